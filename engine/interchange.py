@@ -1,0 +1,307 @@
+"""The registry interchange format: files of records, validated into typed records.
+
+A registry file is a mapping from section names (``providers``, ``models``, ``lineage``, …)
+to lists of records; a file may hold several YAML documents and any mix of kinds. Validation
+collects every problem of every file before anything is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from .documents import Document, iter_input_files, load_file
+from .errors import InputError, Problem
+from .records import KINDS, RELATION_KINDS, SECTIONS, RecordBase
+
+FORMAT_VERSION = 1
+_HEADER_KEYS = {"schema_version"}
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A validated record and where it came from."""
+
+    kind: str
+    record: RecordBase
+    file: str
+    line: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} '{self.record.id}'"
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind.startswith(("string_", "int_", "float_", "bool_", "list_", "dict_", "enum")):
+        shown = repr(error.get("input"))
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        message = f"{message} (got {shown})"
+    return message
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def validation_problems(
+    error: ValidationError, document: Document, base_path: tuple[Any, ...], label: str
+) -> list[Problem]:
+    """Turn a pydantic error into located problems, one per failing field."""
+    problems = []
+    for item in error.errors():
+        loc = tuple(step for step in item["loc"] if not isinstance(step, str) or "[" not in step)
+        problems.append(
+            Problem(
+                document.file,
+                document.line_of(base_path + loc),
+                _pydantic_message(item),
+                record=label,
+                field=_field_path(loc) or None,
+            )
+        )
+    return problems
+
+
+def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord], list[Problem]]:
+    records: list[LoadedRecord] = []
+    problems: list[Problem] = []
+    for document in documents:
+        data = document.data
+        if not isinstance(data, dict):
+            problems.append(
+                Problem(
+                    document.file,
+                    document.start_line,
+                    "a registry document must be a mapping of sections "
+                    f"({', '.join(SECTIONS)}) to lists of records",
+                )
+            )
+            continue
+        version = data.get("schema_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            problems.append(
+                Problem(
+                    document.file,
+                    document.line_of(("schema_version",)),
+                    f"unsupported schema_version {version!r} (this aigov reads {FORMAT_VERSION})",
+                )
+            )
+            continue
+        for section, items in data.items():
+            if section in _HEADER_KEYS:
+                continue
+            spec = SECTIONS.get(section) if isinstance(section, str) else None
+            if spec is None:
+                problems.append(
+                    Problem(
+                        document.file,
+                        document.line_of((section,)),
+                        f"unknown section '{section}' (expected one of: {', '.join(SECTIONS)})",
+                    )
+                )
+                continue
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                problems.append(
+                    Problem(
+                        document.file,
+                        document.line_of((section,)),
+                        f"section '{section}' must be a list of records",
+                    )
+                )
+                continue
+            for index, item in enumerate(items):
+                path = (section, index)
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                label = (
+                    f"{spec.name} '{raw_id}'"
+                    if isinstance(raw_id, str) and raw_id
+                    else f"{spec.name} #{index + 1}"
+                )
+                if not isinstance(item, dict):
+                    problems.append(
+                        Problem(
+                            document.file,
+                            document.line_of(path),
+                            "a record must be a mapping",
+                            record=label,
+                        )
+                    )
+                    continue
+                try:
+                    record = spec.record.model_validate(item)
+                except ValidationError as exc:
+                    problems.extend(validation_problems(exc, document, path, label))
+                    continue
+                records.append(
+                    LoadedRecord(spec.name, record, document.file, document.line_of(path))
+                )
+    return records, problems
+
+
+def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -> list[Problem]:
+    """Duplicate ids, dangling references, references to the wrong kind, bad lineage kinds.
+
+    ``existing`` maps ids already in the registry to their kinds.
+    """
+    problems: list[Problem] = []
+    batch: dict[str, LoadedRecord] = {}
+    for loaded in records:
+        rid = loaded.record.id
+        first = batch.get(rid)
+        if first is not None:
+            problems.append(
+                Problem(
+                    loaded.file,
+                    loaded.line,
+                    f"duplicate id: already defined as {first.kind} at {first.file}:{first.line}",
+                    record=loaded.label,
+                    field="id",
+                )
+            )
+            continue
+        if rid in existing and existing[rid] != loaded.kind:
+            problems.append(
+                Problem(
+                    loaded.file,
+                    loaded.line,
+                    f"id already names a {existing[rid]} in the registry",
+                    record=loaded.label,
+                    field="id",
+                )
+            )
+            continue
+        batch[rid] = loaded
+
+    def kind_of(rid: str) -> str | None:
+        if rid in batch:
+            return batch[rid].kind
+        return existing.get(rid)
+
+    for loaded in batch.values():
+        spec = KINDS[loaded.kind]
+        for ref in spec.references:
+            value = getattr(loaded.record, ref.field)
+            targets = value if ref.many else ([value] if value is not None else [])
+            for target in targets:
+                found = kind_of(target)
+                if found is None:
+                    problems.append(
+                        Problem(
+                            loaded.file,
+                            loaded.line,
+                            f"dangling reference: no {' or '.join(ref.kinds)} '{target}'",
+                            record=loaded.label,
+                            field=ref.field,
+                        )
+                    )
+                elif found not in ref.kinds:
+                    problems.append(
+                        Problem(
+                            loaded.file,
+                            loaded.line,
+                            f"'{target}' is a {found}, expected a {' or '.join(ref.kinds)}",
+                            record=loaded.label,
+                            field=ref.field,
+                        )
+                    )
+        if loaded.kind == "lineage":
+            record = loaded.record
+            child, parent = kind_of(record.child), kind_of(record.parent)  # type: ignore[attr-defined]
+            allowed = RELATION_KINDS[record.relation]  # type: ignore[attr-defined]
+            if child and parent and (child, parent) not in allowed:
+                pairs = ", ".join(f"{c} <- {p}" for c, p in allowed)
+                problems.append(
+                    Problem(
+                        loaded.file,
+                        loaded.line,
+                        f"relation '{record.relation}' cannot link {child} <- {parent} "  # type: ignore[attr-defined]
+                        f"(allowed: {pairs})",
+                        record=loaded.label,
+                        field="relation",
+                    )
+                )
+            if record.child == record.parent:  # type: ignore[attr-defined]
+                problems.append(
+                    Problem(
+                        loaded.file,
+                        loaded.line,
+                        "a record cannot be its own parent",
+                        record=loaded.label,
+                        field="parent",
+                    )
+                )
+    return problems
+
+
+def read_registry_files(paths: list[Path]) -> tuple[list[LoadedRecord], list[Problem]]:
+    """Parse and validate every registry file under ``paths``: the valid records, and every
+    problem found (the caller adds reference problems and reports them all together)."""
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for path, label in iter_input_files(paths):
+        try:
+            documents.extend(load_file(path, label))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    records, invalid = validate_documents(documents)
+    return records, problems + invalid
+
+
+def record_to_data(record: RecordBase) -> dict[str, Any]:
+    """The interchange form of a record: JSON types, no empty or null fields."""
+    data = record.model_dump(mode="json", exclude_none=True)
+    data = {k: v for k, v in data.items() if v != [] and v != {}}
+    for trailing in ("source", "confidence"):  # provenance after the record's own fields
+        if trailing in data:
+            data[trailing] = data.pop(trailing)
+    return data
+
+
+def dump_registry(sections: Mapping[str, list[RecordBase]], fmt: str) -> str:
+    """Serialise records (grouped by kind) as one registry file, deterministically."""
+    document: dict[str, Any] = {"schema_version": FORMAT_VERSION}
+    for kind, spec in KINDS.items():
+        items = sorted(sections.get(kind, []), key=lambda r: r.id)
+        if items:
+            document[spec.section] = [record_to_data(r) for r in items]
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    return yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+    )
+
+
+def registry_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a registry file."""
+    fields: dict[str, Any] = {"schema_version": (int, FORMAT_VERSION)}
+    for spec in KINDS.values():
+        fields[spec.section] = (list[spec.record], [])  # type: ignore[name-defined]
+    model: type[BaseModel] = create_model(
+        "RegistryFile", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://aigov.dev/schemas/registry-v1.json"
+    schema["title"] = "aigov registry file (v1)"
+    return schema

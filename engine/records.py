@@ -1,0 +1,462 @@
+"""Registry record schema (v1): the validated interchange models.
+
+Each kind is a validated SQLModel base class (``extra="forbid"``, strict ISO dates); the
+storage tables in :mod:`engine.registry` subclass them with ``table=True``, the pattern the
+SQLModel documentation gives (table models do not validate, so every record entering the
+database passes through one of these classes first).
+
+Nested objects (approval scope, conditions, evidence, clause params) are typed pydantic
+models here and JSON columns in the tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Accept a date or a 'YYYY-MM-DD' string; refuse timestamps, datetimes and free text."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("expected a date (YYYY-MM-DD), got a date and time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid date {value!r}: {exc}") from None
+    raise ValueError(f"invalid date {value!r}: expected ISO 8601 YYYY-MM-DD")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+RecordId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+#~-]*$", strict=True
+    ),
+]
+Text = Annotated[str, StringConstraints(strict=True)]
+ShortText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20_000)]
+
+
+class Confidence(StrEnum):
+    declared = "declared"
+    verified = "verified"
+    alleged = "alleged"
+    inferred = "inferred"
+
+
+class TermsKind(StrEnum):
+    tos = "tos"
+    licence = "licence"
+    aup = "aup"
+
+
+class ClauseType(StrEnum):
+    prohibits_competing_use_of_outputs = "prohibits_competing_use_of_outputs"
+    prohibits_improving_other_llms_except_family = "prohibits_improving_other_llms_except_family"
+    prohibits_any_training_on_outputs = "prohibits_any_training_on_outputs"
+    prohibits_distillation = "prohibits_distillation"
+    permits_training_on_outputs = "permits_training_on_outputs"
+    derivative_includes_distillation = "derivative_includes_distillation"
+    name_prefix = "name_prefix"
+    attribution = "attribution"
+    notice_file = "notice_file"
+    non_commercial = "non_commercial"
+    mau_threshold = "mau_threshold"
+    region_restriction = "region_restriction"
+    use_restriction_passthrough = "use_restriction_passthrough"
+    hosting_is_distribution = "hosting_is_distribution"
+
+
+class Binds(StrEnum):
+    account_holder = "account_holder"
+    licensee = "licensee"
+    downstream_via_passthrough = "downstream_via_passthrough"
+
+
+class Weights(StrEnum):
+    open = "open"
+    gated = "gated"
+    closed_api = "closed_api"
+
+
+class Relation(StrEnum):
+    finetune = "finetune"
+    adapter = "adapter"
+    quantized = "quantized"
+    merge = "merge"
+    continued_pretraining = "continued_pretraining"
+    distillation = "distillation"
+    trained_on_outputs = "trained_on_outputs"
+    trained_on = "trained_on"
+    generated_by = "generated_by"
+    derived_from = "derived_from"
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+class Exposure(StrEnum):
+    internal = "internal"
+    customer_facing = "customer_facing"
+    public_catalog = "public_catalog"
+
+
+class DeploymentStatus(StrEnum):
+    planned = "planned"
+    active = "active"
+    suspended = "suspended"
+    retired = "retired"
+
+
+class ApprovalStatus(StrEnum):
+    requested = "requested"
+    approved = "approved"
+    conditional = "conditional"
+    suspended = "suspended"
+    revoked = "revoked"
+
+
+class ConditionType(StrEnum):
+    requires_guardrail = "requires_guardrail"
+    max_exposure = "max_exposure"
+    excluded_region = "excluded_region"
+
+
+class EvidenceType(StrEnum):
+    red_team = "red_team"
+    safety_evaluation = "safety_evaluation"
+    security_review = "security_review"
+    licence_review = "licence_review"
+    transparency_note = "transparency_note"
+    other = "other"
+
+
+class AuthorityType(StrEnum):
+    regulator = "regulator"
+    court = "court"
+    vendor_internal = "vendor_internal"
+    platform_partner = "platform_partner"
+    media_report = "media_report"
+
+
+class AllegationType(StrEnum):
+    tos_output_misuse = "tos_output_misuse"
+    distillation = "distillation"
+    ip_infringement = "ip_infringement"
+    privacy = "privacy"
+    security = "security"
+    export_control = "export_control"
+    other = "other"
+
+
+class InvestigationStatus(StrEnum):
+    reported = "reported"
+    open = "open"
+    closed_substantiated = "closed_substantiated"
+    closed_unsubstantiated = "closed_unsubstantiated"
+    closed_settled = "closed_settled"
+
+
+class Confirmation(StrEnum):
+    rumoured = "rumoured"
+    reported = "reported"
+    officially_confirmed = "officially_confirmed"
+    adjudicated = "adjudicated"
+
+
+# --------------------------------------------------------------------------- nested objects
+
+
+class Nested(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ParamValue = int | float | bool | Text | list[Text]
+
+
+class Clause(Nested):
+    section: ShortText
+    type: ClauseType
+    quote: Text | None = None
+    params: dict[str, ParamValue] = {}
+    binds: Binds = Binds.licensee
+    ambiguity: Text | None = None
+    exceptions: list[Text] = []
+
+
+class ApprovalScope(Nested):
+    platforms: list[ShortText] = []
+    regions: list[ShortText] = []
+    environments: list[Environment] = []
+
+
+class ApprovalCondition(Nested):
+    type: ConditionType
+    value: ShortText
+
+
+class EvidenceItem(Nested):
+    type: EvidenceType
+    ref: ShortText
+    date: IsoDate | None = None
+
+
+# --------------------------------------------------------------------------- record kinds
+
+
+class RecordBase(SQLModel):
+    """Fields every record carries."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+
+    id: RecordId = Field(primary_key=True)
+    source: Text | None = None
+    confidence: Confidence = Field(default=Confidence.declared)
+
+
+class ProviderBase(RecordBase):
+    name: ShortText
+    aliases: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    jurisdiction: ShortText | None = None
+
+
+class TermsBase(RecordBase):
+    provider: RecordId = Field(foreign_key="provider.id", index=True)
+    kind: TermsKind
+    title: ShortText
+    version: ShortText | None = None
+    effective_from: IsoDate | None = None
+    effective_to: IsoDate | None = None
+    url: ShortText | None = None
+    clauses: list[Clause] = Field(default_factory=list, sa_type=JSON)
+
+
+class ModelBase(RecordBase):
+    name: ShortText
+    provider: RecordId = Field(foreign_key="provider.id", index=True)
+    version: ShortText | None = None
+    family: ShortText | None = None
+    licence: ShortText | None = Field(default=None, description="SPDX id or a terms record id")
+    release_date: IsoDate | None = None
+    modality: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    weights: Weights | None = None
+    training_compute_flop: float | None = Field(default=None, ge=0)
+    is_gpai: bool | None = None
+    owner: ShortText | None = None
+    distributed: bool | None = Field(
+        default=None, description="distributed or made available to third parties"
+    )
+    attributions: list[ShortText] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="notices the model displays, e.g. 'Built with Llama', 'NOTICE file'",
+    )
+    eu_placed_on_market: IsoDate | None = None
+    commission_notified_at: IsoDate | None = None
+    copyright_policy_url: ShortText | None = None
+    training_summary_url: ShortText | None = None
+    systemic_risk_evidence: list[EvidenceItem] = Field(default_factory=list, sa_type=JSON)
+    tags: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    description: Text | None = None
+
+
+class LineageBase(RecordBase):
+    # ids are optional in files: "<child>~<relation>~<parent>" is used when absent.
+    id: RecordId = Field(default="", primary_key=True)
+    child: RecordId = Field(foreign_key="registry_object.id", index=True)
+    parent: RecordId = Field(foreign_key="registry_object.id", index=True)
+    relation: Relation
+    evidence: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            child, rel, parent = data.get("child"), data.get("relation"), data.get("parent")
+            if all(isinstance(v, str) and v for v in (child, rel, parent)):
+                data = {**data, "id": f"{child}~{rel}~{parent}"}
+        return data
+
+
+class DatasetBase(RecordBase):
+    name: ShortText
+    licences: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    synthetic: bool | None = None
+    url: ShortText | None = None
+    description: Text | None = None
+
+
+class DatasetRecord(DatasetBase):
+    """A dataset as written in registry files. ``generators`` and ``sources`` are stored as
+    ``generated_by`` / ``derived_from`` links (table ``dataset_link``), so that lineage
+    queries see one graph."""
+
+    generators: list[RecordId] = Field(
+        default_factory=list, description="models whose outputs generated it"
+    )
+    sources: list[RecordId] = Field(default_factory=list, description="datasets it is derived from")
+
+
+class DeploymentBase(RecordBase):
+    model: RecordId = Field(foreign_key="model.id", index=True)
+    platform: ShortText
+    region: ShortText
+    environment: Environment
+    exposure: Exposure = Exposure.internal
+    status: DeploymentStatus = DeploymentStatus.active
+    guardrails: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    approval: RecordId | None = Field(default=None, foreign_key="approval.id", index=True)
+    started_at: IsoDate | None = None
+    owner: ShortText | None = None
+
+
+class ApprovalBase(RecordBase):
+    model: RecordId = Field(foreign_key="model.id", index=True)
+    scope: ApprovalScope = Field(default_factory=ApprovalScope, sa_type=JSON)
+    approver: ShortText
+    granted_at: IsoDate
+    expires_at: IsoDate | None = None
+    status: ApprovalStatus = ApprovalStatus.approved
+    conditions: list[ApprovalCondition] = Field(default_factory=list, sa_type=JSON)
+    evidence: list[EvidenceItem] = Field(default_factory=list, sa_type=JSON)
+    acknowledged_investigations: list[RecordId] = Field(default_factory=list, sa_type=JSON)
+
+
+class InvestigationBase(RecordBase):
+    subject: RecordId = Field(foreign_key="registry_object.id", index=True)
+    authority: ShortText
+    authority_type: AuthorityType
+    allegation: ShortText
+    allegation_type: AllegationType = AllegationType.other
+    status: InvestigationStatus
+    opened_at: IsoDate
+    closed_at: IsoDate | None = None
+    confirmation: Confirmation = Confirmation.reported
+
+
+class WaiverBase(RecordBase):
+    policy: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+    subject: RecordId = Field(foreign_key="registry_object.id", index=True)
+    reason: ShortText
+    approved_by: ShortText
+    granted_at: IsoDate
+    expires_at: IsoDate
+    ticket: ShortText | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field that names another record: which kinds it may name, and whether it is a list."""
+
+    field: str
+    kinds: tuple[str, ...]
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str
+    section: str  # the key that holds a list of these records in a registry file
+    record: type[RecordBase]  # the validated interchange model
+    references: tuple[Reference, ...] = ()
+    label_field: str | None = "name"
+
+
+ANY_SUBJECT = ("provider", "model", "dataset")
+
+# Import order: every kind after the kinds it references (foreign keys are checked per row).
+KINDS: dict[str, KindSpec] = {
+    spec.name: spec
+    for spec in (
+        KindSpec("provider", "providers", ProviderBase),
+        KindSpec("terms", "terms", TermsBase, (Reference("provider", ("provider",)),), "title"),
+        KindSpec(
+            "model",
+            "models",
+            ModelBase,
+            (Reference("provider", ("provider",)),),
+        ),
+        KindSpec(
+            "dataset",
+            "datasets",
+            DatasetRecord,
+            (
+                Reference("generators", ("model",), many=True),
+                Reference("sources", ("dataset",), many=True),
+            ),
+        ),
+        KindSpec(
+            "lineage",
+            "lineage",
+            LineageBase,
+            (Reference("child", ("model", "dataset")), Reference("parent", ("model", "dataset"))),
+            None,
+        ),
+        KindSpec(
+            "investigation",
+            "investigations",
+            InvestigationBase,
+            (Reference("subject", ANY_SUBJECT),),
+            "authority",
+        ),
+        KindSpec(
+            "approval",
+            "approvals",
+            ApprovalBase,
+            (
+                Reference("model", ("model",)),
+                Reference("acknowledged_investigations", ("investigation",), many=True),
+            ),
+            "approver",
+        ),
+        KindSpec(
+            "deployment",
+            "deployments",
+            DeploymentBase,
+            (Reference("model", ("model",)), Reference("approval", ("approval",))),
+            "platform",
+        ),
+        KindSpec(
+            "waiver",
+            "waivers",
+            WaiverBase,
+            (
+                Reference(
+                    "subject",
+                    ("provider", "terms", "model", "dataset", "deployment", "approval"),
+                ),
+            ),
+            "policy",
+        ),
+    )
+}
+SECTIONS: dict[str, KindSpec] = {spec.section: spec for spec in KINDS.values()}
+
+# Which (child kind, parent kind) pairs each lineage relation accepts.
+RELATION_KINDS: dict[Relation, tuple[tuple[str, str], ...]] = {
+    Relation.finetune: (("model", "model"), ("model", "dataset")),
+    Relation.adapter: (("model", "model"),),
+    Relation.quantized: (("model", "model"),),
+    Relation.merge: (("model", "model"),),
+    Relation.continued_pretraining: (("model", "model"), ("model", "dataset")),
+    Relation.distillation: (("model", "model"),),
+    Relation.trained_on_outputs: (("model", "model"), ("dataset", "model")),
+    Relation.trained_on: (("model", "dataset"),),
+    Relation.generated_by: (("dataset", "model"),),
+    Relation.derived_from: (("dataset", "dataset"),),
+}

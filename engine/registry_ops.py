@@ -1,0 +1,283 @@
+"""Registry operations behind ``aigov registry``: import, export, list and show."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Connection
+
+from .errors import InputError, NotFoundError
+from .interchange import LoadedRecord, check_references, read_registry_files, record_to_data
+from .records import KINDS, RecordBase
+from .registry import (
+    DatasetLink,
+    Registry,
+    RegistryObject,
+    dataset_links,
+    iter_records,
+    record_rows,
+    row_to_record,
+    table_of,
+)
+
+_CHUNK = 500
+
+
+class ImportReport(BaseModel):
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    files: int
+    records: int
+    created: dict[str, int]
+    updated: dict[str, int]
+    unchanged: int
+    dry_run: bool
+
+    @property
+    def changes(self) -> int:
+        return sum(self.created.values()) + sum(self.updated.values())
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def existing_kinds(conn: Connection) -> dict[str, str]:
+    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    return dict(conn.execute(sa.select(table.c.id, table.c.kind)).tuples().all())
+
+
+def _stored_data(conn: Connection, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    table = table_of(kind)
+    stored: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        links = dataset_links(conn, chunk) if kind == "dataset" else {}
+        for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
+            stored[row.id] = record_to_data(row_to_record(kind, row, links.get(row.id)))
+    return stored
+
+
+def import_paths(registry: Registry, paths: list[Path], *, dry_run: bool = False) -> ImportReport:
+    """Import registry files atomically and idempotently.
+
+    Every file is parsed and validated and every reference resolved before the database is
+    touched; any problem raises :class:`InputError` listing all of them and nothing changes.
+    Records already present with the same content are left alone, changed ones updated.
+    """
+    loaded, problems = read_registry_files(paths)
+    files = len({item.file for item in loaded})
+    with registry.write() as conn:
+        problems += check_references(loaded, existing_kinds(conn))
+        if problems:
+            raise InputError(problems, "registry input rejected, nothing was imported")
+        by_kind: dict[str, list[LoadedRecord]] = defaultdict(list)
+        for item in loaded:
+            by_kind[item.kind].append(item)
+        created: dict[str, int] = {}
+        updated: dict[str, int] = {}
+        unchanged = 0
+        new_objects: list[dict[str, str]] = []
+        plans: list[tuple[str, list[RecordBase], list[RecordBase]]] = []
+        for kind in KINDS:
+            items = by_kind.get(kind, [])
+            if not items:
+                continue
+            stored = _stored_data(conn, kind, [i.record.id for i in items])
+            inserts = [i.record for i in items if i.record.id not in stored]
+            updates = [
+                i.record
+                for i in items
+                if i.record.id in stored and stored[i.record.id] != record_to_data(i.record)
+            ]
+            unchanged += len(items) - len(inserts) - len(updates)
+            if inserts:
+                created[kind] = len(inserts)
+                new_objects += [{"id": r.id, "kind": kind} for r in inserts]
+            if updates:
+                updated[kind] = len(updates)
+            plans.append((kind, inserts, updates))
+        report = ImportReport(
+            files=files,
+            records=len(loaded),
+            created=created,
+            updated=updated,
+            unchanged=unchanged,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            conn.rollback()
+            return report
+        objects = RegistryObject.__table__  # type: ignore[attr-defined]
+        link_table = DatasetLink.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(new_objects, 5000):
+            conn.execute(sa.insert(objects), chunk)
+        for kind, inserts, updates in plans:
+            table = table_of(kind)
+            links: list[dict[str, Any]] = []
+            for chunk in _chunks(inserts, 5000):
+                rows = [record_rows(kind, r) for r in chunk]
+                conn.execute(sa.insert(table), [row for row, _ in rows])
+                links += [link for _, record_links in rows for link in record_links]
+            for record in updates:
+                row, record_links = record_rows(kind, record)
+                conn.execute(sa.update(table).where(table.c.id == record.id).values(row))
+                if kind == "dataset":
+                    conn.execute(sa.delete(link_table).where(link_table.c.dataset == record.id))
+                    links += record_links
+            for chunk in _chunks(links, 5000):
+                conn.execute(sa.insert(link_table), chunk)
+    return report
+
+
+def load_all(conn: Connection) -> dict[str, list[RecordBase]]:
+    return {kind: list(iter_records(conn, kind)) for kind in KINDS}
+
+
+def export_registry(registry: Registry) -> dict[str, list[RecordBase]]:
+    with registry.read() as conn:
+        return load_all(conn)
+
+
+class RecordSummary(BaseModel):
+    kind: str
+    id: str
+    label: str | None
+
+
+def _label(kind: str, record: RecordBase) -> str | None:
+    field = KINDS[kind].label_field
+    if field is None:
+        rec: Any = record
+        return f"{rec.child} <-{rec.relation}- {rec.parent}"
+    value = getattr(record, field, None)
+    return None if value is None else str(value)
+
+
+def list_records(registry: Registry, kinds: list[str] | None = None) -> list[RecordSummary]:
+    chosen = kinds or list(KINDS)
+    with registry.read() as conn:
+        return [
+            RecordSummary(kind=kind, id=record.id, label=_label(kind, record))
+            for kind in chosen
+            for record in iter_records(conn, kind)
+        ]
+
+
+class Related(BaseModel):
+    kind: str
+    id: str
+    label: str | None = None
+    relation: str | None = None
+    depth: int | None = None
+    via: str | None = None
+
+
+class RecordView(BaseModel):
+    """A record with everything that points to it or that it points to."""
+
+    kind: str
+    record: dict[str, Any]
+    ancestors: list[Related] = []
+    descendants: list[Related] = []
+    datasets: list[Related] = []
+    deployments: list[Related] = []
+    approvals: list[Related] = []
+    investigations: list[Related] = []
+    waivers: list[Related] = []
+    referenced_by: list[Related] = []
+
+
+def _walk(edges: dict[str, list[tuple[str, str]]], start: str) -> list[tuple[str, str, int, str]]:
+    """Breadth-first closure (cycle-safe): (node, relation, depth, via) for every reachable node."""
+    seen = {start}
+    out: list[tuple[str, str, int, str]] = []
+    frontier = [start]
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt: list[str] = []
+        for node in frontier:
+            for other, relation in sorted(edges.get(node, [])):
+                if other in seen:
+                    continue
+                seen.add(other)
+                out.append((other, relation, depth, node))
+                nxt.append(other)
+        frontier = nxt
+    return out
+
+
+def show_record(registry: Registry, record_id: str) -> RecordView:
+    with registry.read() as conn:
+        kinds = existing_kinds(conn)
+        kind = kinds.get(record_id)
+        if kind is None:
+            raise NotFoundError(f"no record with id '{record_id}' in {registry.display_url}")
+        table = table_of(kind)
+        record = row_to_record(
+            kind, conn.execute(sa.select(table).where(table.c.id == record_id)).one()
+        )
+        records = {k: {r.id: r for r in iter_records(conn, k)} for k in KINDS}
+
+    def related(rid: str, **extra: Any) -> Related:
+        rkind = kinds[rid]
+        return Related(kind=rkind, id=rid, label=_label(rkind, records[rkind][rid]), **extra)
+
+    up: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    down: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for edge in records["lineage"].values():
+        e: Any = edge
+        up[e.child].append((e.parent, str(e.relation)))
+        down[e.parent].append((e.child, str(e.relation)))
+    for ds in records["dataset"].values():
+        d: Any = ds
+        for gen in d.generators:
+            up[d.id].append((gen, "generated_by"))
+            down[gen].append((d.id, "generated_by"))
+        for src in d.sources:
+            up[d.id].append((src, "derived_from"))
+            down[src].append((d.id, "derived_from"))
+
+    ancestors = [related(n, relation=r, depth=dpt, via=v) for n, r, dpt, v in _walk(up, record_id)]
+    descendants = [
+        related(n, relation=r, depth=dpt, via=v) for n, r, dpt, v in _walk(down, record_id)
+    ]
+    lineage_ids = {record_id} | {a.id for a in ancestors}
+    subjects = set(lineage_ids)
+    for rid in lineage_ids:
+        provider = getattr(records[kinds[rid]][rid], "provider", None)
+        if provider:
+            subjects.add(provider)
+
+    def where(kind_name: str, field: str, values: set[str]) -> list[Related]:
+        return [related(r.id) for r in records[kind_name].values() if getattr(r, field) in values]
+
+    view = RecordView(
+        kind=kind,
+        record=record_to_data(record),
+        ancestors=ancestors,
+        descendants=descendants,
+        datasets=[a for a in ancestors if a.kind == "dataset"],
+        investigations=where("investigation", "subject", subjects),
+        waivers=where("waiver", "subject", {record_id}),
+    )
+    if kind == "model":
+        view.deployments = where("deployment", "model", {record_id})
+        view.approvals = where("approval", "model", {record_id})
+        deployment_ids = {d.id for d in view.deployments}
+        view.waivers += where("waiver", "subject", deployment_ids)
+    refs: list[Related] = []
+    for other_kind, spec in KINDS.items():
+        for ref in spec.references:
+            for other in records[other_kind].values():
+                value = getattr(other, ref.field)
+                if (record_id in value) if ref.many else value == record_id:
+                    refs.append(related(other.id, relation=ref.field))
+    view.referenced_by = sorted(refs, key=lambda r: (r.kind, r.id))
+    return view
