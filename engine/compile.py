@@ -1,0 +1,800 @@
+"""Compile validated policies into durable-rules rulesets (the "compile" stage).
+
+Every policy becomes a handful of Rete rules; the engine does all matching:
+
+* ``applicable`` - the subject exists and its ``where`` holds (else the outcome is
+  ``not_applicable``);
+* ``missing`` - one per ``requires`` field: the field is absent (``indeterminate``);
+* ``fail`` / ``review`` - one rule per disjunct of ``when`` (and of ``review_if``).
+
+Conditions are brought into disjunctive normal form; each disjunct is an ordered list of
+patterns. Negation of one record test becomes a ``$not`` pattern; negation of anything
+larger (an absent approval that must cover three list fields, a lineage path that must not
+exist) becomes an auxiliary derived fact plus a ``$not`` on it - stratified, so a negation
+is only evaluated once everything it depends on has been derived. Lineage bindings become
+``reach`` facts derived by forward chaining over lineage edges, keyed by (relations,
+origin, node) so cycles terminate; each reach fact carries its witness path.
+
+The output is plain data (JSON-serialisable rulesets plus a table of rule metadata); the
+evaluator attaches the actions. Compiler rules that work around engine defects (see
+../shared/durable-rules.md and the README) are marked "P<n>" below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError, Problem
+from .policy import TRUE, All, AnyOf, AsOf, Bind, Derivation, Not, Policy, PolicySet, Ref, Test
+from .schema import engine_field
+
+GATE = "$gate"
+MEMBER = "$member"
+CAP = 1000  # matches handed to one action call (durable-rules ``cap``)
+MAX_TYPE_PATTERNS = 40  # join patterns per fact type per ruleset (P5/P6: 64-way alpha limit)
+MAX_GATED_RULES = 200  # rules hanging off one gate pattern per ruleset (error 108 at 256)
+
+
+class CompileError(InputError):
+    pass
+
+
+# ----------------------------------------------------------------------------- patterns
+
+
+@dataclass(eq=False)
+class Atom:
+    """One pattern of a rule: a fact of ``fact_type`` named ``name`` with ``tests``."""
+
+    name: str
+    fact_type: str
+    tests: list[Test] = field(default_factory=list)
+    negated: bool = False
+    alias: str | None = None  # the policy alias this pattern binds (None: internal)
+    literals: list[dict[str, Any]] = field(default_factory=list)  # raw engine expressions
+    reach_of: str | None = None  # for reach patterns: the alias whose path this carries
+
+
+@dataclass
+class RuleMeta:
+    """What an action needs to know about the rule that fired."""
+
+    name: str
+    role: str  # applicable | missing | fail | review | derive | aux | reach-seed | reach-step
+    policy: str | None = None
+    subject: str | None = None  # subject alias
+    aliases: list[str] = field(default_factory=list)  # policy aliases bound (evidence order)
+    reach: dict[str, str] = field(default_factory=dict)  # alias -> reach pattern name
+    missing: str | None = None  # for role=missing: "alias.field"
+    absent: list[str] = field(default_factory=list)  # descriptions of absence conditions
+    produces: str | None = None  # derived fact type
+    fields: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # derived field -> (pattern, field)
+    origin: str | None = None  # reach-seed: pattern name of the origin
+    step: dict[str, str] = field(default_factory=dict)  # reach-step: reach/edge pattern names
+    stratum: int = 0
+    used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
+
+
+@dataclass(eq=False)
+class Rule:
+    meta: RuleMeta
+    atoms: list[Atom]
+    gate: int | None  # stratum gate, None for ungated (monotonic) rules
+
+
+@dataclass
+class Shard:
+    name: str
+    ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
+    rules: dict[str, RuleMeta]
+
+
+@dataclass
+class CompiledPolicies:
+    """Rulesets (sharded) and everything the evaluator needs besides them."""
+
+    policy_set: PolicySet
+    as_of: dt.date
+    shards: list[Shard]
+    strata: int
+    member_fields: set[tuple[str, str]]
+    digest: str
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(s.rules) for s in self.shards)
+
+
+# ----------------------------------------------------------------------------- DNF
+
+
+@dataclass(frozen=True)
+class NegTest:
+    test: Test
+
+
+@dataclass(frozen=True)
+class Aux:
+    """A negated sub-condition too large for one ``$not`` pattern."""
+
+    condition: Any
+    outer: tuple[str, ...]  # outer aliases it refers to
+
+
+def _aliases_in(node: Any) -> set[str]:
+    if isinstance(node, Test):
+        return {node.alias} | node.refs()
+    if isinstance(node, Bind):
+        inner = _aliases_in(node.where) - {node.alias}
+        return inner | ({node.origin} if node.origin else set())
+    if isinstance(node, All | AnyOf):
+        out: set[str] = set()
+        for item in node.items:
+            out |= _aliases_in(item)
+        return out
+    if isinstance(node, Not):
+        return _aliases_in(node.item)
+    return set()
+
+
+def _conj_aliases(conj: list[Any]) -> set[str]:
+    """Every alias a DNF conjunction refers to (including lineage origins)."""
+    out: set[str] = set()
+    for item in conj:
+        if isinstance(item, NegTest):
+            out |= _aliases_in(item.test)
+        elif isinstance(item, Aux):
+            out |= set(item.outer)
+        else:
+            out |= _aliases_in(item)
+    return out
+
+
+def _bound_in(node: Any) -> set[str]:
+    if isinstance(node, Bind):
+        return {node.alias}
+    if isinstance(node, All | AnyOf):
+        out: set[str] = set()
+        for item in node.items:
+            out |= _bound_in(item)
+        return out
+    if isinstance(node, Not):
+        return _bound_in(node.item)
+    return set()
+
+
+def _simple_negation(bind: Bind) -> bool:
+    """Can ``not exists bind`` be one ``$not`` pattern? Only plain positive tests, no
+    disjunction, no list join (that needs extra member patterns), no lineage."""
+    if bind.is_lineage:
+        return False
+    conjs = _where_dnf(bind.where)
+    if len(conjs) != 1:
+        return False
+    return not any(
+        isinstance(item, NegTest) or (item.op == "contains" and isinstance(item.value, Ref))
+        for item in conjs[0]
+    )
+
+
+def _where_dnf(node: Any) -> list[list[Any]]:
+    """DNF of a field-test tree: a list of conjunctions of Test/NegTest."""
+    if node is TRUE or (isinstance(node, All) and not node.items):
+        return [[]]
+    if isinstance(node, Test):
+        return [[node]]
+    if isinstance(node, All):
+        out: list[list[Any]] = [[]]
+        for item in node.items:
+            out = [a + b for a in out for b in _where_dnf(item)]
+        return out
+    if isinstance(node, AnyOf):
+        return [conj for item in node.items for conj in _where_dnf(item)]
+    if isinstance(node, Not):
+        return _negate_where(node.item)
+    raise TypeError(node)
+
+
+def _negate_where(node: Any) -> list[list[Any]]:
+    if isinstance(node, Test):
+        if node.op == "exists":
+            return [[_flip(node, "missing")]]
+        if node.op == "missing":
+            return [[_flip(node, "exists")]]
+        return [[NegTest(node)]]
+    if isinstance(node, All):
+        if not node.items:
+            return []
+        return [conj for item in node.items for conj in _negate_where(item)]
+    if isinstance(node, AnyOf):
+        out: list[list[Any]] = [[]]
+        for item in node.items:
+            out = [a + b for a in out for b in _negate_where(item)]
+        return out
+    if isinstance(node, Not):
+        return _where_dnf(node.item)
+    raise TypeError(node)
+
+
+def _flip(test: Test, op: str) -> Test:
+    return Test(test.alias, test.field, op, True, test.ftype, test.line)
+
+
+def dnf(node: Any) -> list[list[Any]]:
+    """DNF of a condition: conjunctions of Bind / Test / NegTest / Not(Bind) / Aux."""
+    if node is TRUE or (isinstance(node, All) and not node.items):
+        return [[]]
+    if isinstance(node, Test):
+        return [[node]]
+    if isinstance(node, Bind):
+        return [[node]]
+    if isinstance(node, All):
+        out: list[list[Any]] = [[]]
+        for item in node.items:
+            out = [a + b for a in out for b in dnf(item)]
+        return out
+    if isinstance(node, AnyOf):
+        return [conj for item in node.items for conj in dnf(item)]
+    if isinstance(node, Not):
+        return _negate(node.item)
+    raise TypeError(node)
+
+
+def _negate(node: Any) -> list[list[Any]]:
+    if isinstance(node, Test):
+        return _negate_where(node)
+    if isinstance(node, Not):
+        return dnf(node.item)
+    if isinstance(node, AnyOf):
+        out: list[list[Any]] = [[]]
+        for item in node.items:
+            out = [a + b for a in out for b in _negate(item)]
+        return out
+    if isinstance(node, All) and not _bound_in(node):
+        if not node.items:
+            return []
+        return [conj for item in node.items for conj in _negate(item)]
+    if isinstance(node, Bind) and _simple_negation(node):
+        return [[Not(node)]]
+    outer = tuple(sorted(_aliases_in(node) - _bound_in(node)))
+    return [[Aux(node, outer)]]
+
+
+# ----------------------------------------------------------------------------- compiler
+
+_OPS = {"eq": None, "ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+_SWAP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+class Compiler:
+    def __init__(self, policy_set: PolicySet, as_of: dt.date):
+        self.policy_set = policy_set
+        self.as_of = as_of
+        self.rules: list[Rule] = []
+        self.problems: list[Problem] = []
+        self.member_fields: set[tuple[str, str]] = set()
+        self.reach_types: dict[tuple[tuple[str, ...], str], str] = {}
+        self.producers: dict[str, list[Rule]] = {}
+        self.counter = itertools.count()
+
+    # -- values -------------------------------------------------------------------
+
+    def literal(self, value: Any) -> Any:
+        if isinstance(value, AsOf):
+            return self.as_of.toordinal() + value.days
+        if isinstance(value, dt.date):
+            return value.toordinal()
+        return value
+
+    def test_expr(self, test: Test, names: dict[str, str], own: str) -> tuple[list[Any], list[Any]]:
+        """(literal expressions, join expressions) for one positive test on pattern ``own``."""
+        fieldname = engine_field(test.field)
+        value = test.value
+        if isinstance(value, Ref):
+            target = {names[value.alias]: engine_field(value.field)}
+            if test.op == "contains":
+                raise AssertionError("contains-ref is compiled as a member pattern")
+            op = _OPS[test.op]
+            return [], [{fieldname: target} if op is None else {op: {fieldname: target}}]
+        if test.op in _OPS:
+            op = _OPS[test.op]
+            literal = self.literal(value)
+            return [{fieldname: literal} if op is None else {op: {fieldname: literal}}], []
+        if test.op == "in":
+            options = [{fieldname: self.literal(v)} for v in value]
+            # P-or: an $or placed before a join inside one $and disables the join, so
+            # disjunctions always go after joins (see _pattern).
+            return [options[0] if len(options) == 1 else {"$or": options}], []
+        if test.op == "not_in":
+            return [{"$neq": {fieldname: self.literal(v)}} for v in value], []
+        if test.op == "regex":
+            engine, insensitive = test.engine  # type: ignore[misc]
+            return [{"$imt" if insensitive else "$mt": {fieldname: engine}}], []
+        if test.op == "exists":
+            return [{"$ex": {fieldname: 1}}], []
+        if test.op == "missing":
+            return [{"$nex": {fieldname: 1}}], []
+        if test.op == "contains":
+            return [{"$iany": {fieldname: {"$i": self.literal(value)}}}], []
+        raise AssertionError(test.op)
+
+    def pattern(self, atom: Atom, names: dict[str, str]) -> dict[str, Any]:
+        """The engine expression: type first, then plain literal tests, then joins, then
+        disjunctions (order matters to durable-rules, see test_expr)."""
+        plain: list[Any] = [{"t": atom.fact_type}]
+        ors: list[Any] = []
+        for expr in atom.literals:
+            (ors if "$or" in expr else plain).append(expr)
+        joins: list[Any] = []
+        for test in atom.tests:
+            literals, join = self.test_expr(test, names, atom.name)
+            for expr in literals:
+                (ors if "$or" in expr else plain).append(expr)
+            joins += join
+        parts = plain + joins + ors
+        expr = parts[0] if len(parts) == 1 else {"$and": parts}
+        return {f"{atom.name}$not" if atom.negated else atom.name: expr}
+
+    # -- building rules -----------------------------------------------------------
+
+    def new_name(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def atoms_for(self, conj: list[Any], bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
+        """Atoms for one conjunction; ``bound`` maps aliases already bound to their atom."""
+        atoms: list[Atom] = []
+        for item in conj:
+            if isinstance(item, Bind):
+                atoms += self.bind_atoms(item, bound, meta)
+            elif isinstance(item, Test):
+                self.attach_test(item, bound, atoms, meta)
+            elif isinstance(item, NegTest):
+                atoms.append(self.neg_test_atom(item.test, bound, meta))
+            elif isinstance(item, Not):
+                atoms += self.negated_bind_atoms(item.item, bound, meta)
+            elif isinstance(item, Aux):
+                atoms.append(self.aux_atom(item, bound, meta))
+            else:  # pragma: no cover
+                raise TypeError(item)
+        return atoms
+
+    def attach_test(
+        self, test: Test, bound: dict[str, Atom], atoms: list[Atom], meta: RuleMeta
+    ) -> None:
+        """A condition-level test goes onto the later-bound of the patterns it mentions."""
+        meta.used_fields.setdefault(test.alias, []).append(test.field)
+        if isinstance(test.value, Ref):
+            meta.used_fields.setdefault(test.value.alias, []).append(test.value.field)
+            order = list(bound)
+            if order.index(test.value.alias) > order.index(test.alias):
+                if test.op == "contains":
+                    self.member_atom(test, bound, atoms)
+                    return
+                swapped = Test(
+                    test.value.alias,
+                    test.value.field,
+                    _SWAP[test.op],
+                    Ref(test.alias, test.field),
+                    test.ftype,
+                    test.line,
+                )
+                bound[test.value.alias].tests.append(swapped)
+                return
+            if test.op == "contains":
+                self.member_atom(test, bound, atoms)
+                return
+        bound[test.alias].tests.append(test)
+
+    def member_atom(self, test: Test, bound: dict[str, Atom], atoms: list[Atom]) -> Atom:
+        """``x.list contains y.f`` as a membership fact joined to both (the engine cannot
+        join inside an array)."""
+        kind = bound[test.alias].fact_type
+        fieldname = engine_field(test.field)
+        self.member_fields.add((kind, fieldname))
+        atom = Atom(self.new_name("m"), MEMBER, literals=[{"field": fieldname}])
+        ref: Ref = test.value
+        atom.tests.append(Test("", "owner", "eq", Ref(test.alias, "id"), test.ftype, test.line))
+        atom.tests.append(Test("", "value", "eq", ref, test.ftype, test.line))
+        atoms.append(atom)
+        return atom
+
+    def bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
+        conjs = _where_dnf(bind.where)
+        if len(conjs) != 1:  # only reached through dnf() splitting, see expand_binds
+            raise AssertionError("bind with disjunctive where must be expanded first")
+        atoms: list[Atom] = []
+        if bind.is_lineage:
+            reach_type = self.reach_type(bind, bound)
+            reach = Atom(self.new_name("r"), reach_type, reach_of=bind.alias)
+            reach.tests.append(
+                Test("", "origin", "eq", Ref(bind.origin, "id"), bind.where, bind.line)  # type: ignore[arg-type]
+            )
+            if bind.min_depth:
+                reach.literals.append({"$gte": {"depth": bind.min_depth}})
+            atoms.append(reach)
+            meta.reach[bind.alias] = reach.name
+        atom = Atom(bind.alias, bind.kind, alias=bind.alias)
+        if bind.is_lineage:
+            atom.tests.append(
+                Test(bind.alias, "id", "eq", Ref(atoms[0].name, "node"), bind.where, bind.line)
+            )  # type: ignore[arg-type]
+        bound[bind.alias] = atom
+        atoms.append(atom)
+        meta.aliases.append(bind.alias)
+        for item in conjs[0]:
+            if isinstance(item, NegTest):
+                atoms.append(self.neg_test_atom(item.test, bound, meta))
+            else:
+                meta.used_fields.setdefault(item.alias, []).append(item.field)
+                if isinstance(item.value, Ref):
+                    meta.used_fields.setdefault(item.value.alias, []).append(item.value.field)
+                if item.op == "contains" and isinstance(item.value, Ref):
+                    self.member_atom(item, bound, atoms)
+                else:
+                    atom.tests.append(item)
+        return atoms
+
+    def neg_test_atom(self, test: Test, bound: dict[str, Atom], meta: RuleMeta) -> Atom:
+        """not(x.f op v): no fact that is x (same key) satisfies the test."""
+        kind = bound[test.alias].fact_type
+        meta.used_fields.setdefault(test.alias, []).append(test.field)
+        atom = Atom(self.new_name("n"), kind, negated=True)
+        atom.tests.append(
+            Test(test.alias, "id", "eq", Ref(test.alias, "id"), test.ftype, test.line)
+        )
+        atom.tests.append(test)
+        return atom
+
+    def negated_bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
+        atom = Atom(self.new_name("n"), bind.kind, negated=True)
+        (conj,) = _where_dnf(bind.where)
+        for test in conj:
+            atom.tests.append(test)
+        meta.absent.append(describe_absent(bind))
+        return [atom]
+
+    def aux_atom(self, aux: Aux, bound: dict[str, Atom], meta: RuleMeta) -> Atom:
+        """not(C) for a complex C: derive ``$aux`` facts for C, then ``$not`` on them."""
+        aux_type = f"$aux{next(self.counter)}"
+        fields = {f"a_{alias}": alias for alias in aux.outer}
+        for conj in self.expand(dnf(aux.condition)):
+            rule_meta = RuleMeta(self.new_name("x"), "aux", produces=aux_type)
+            rebound: dict[str, Atom] = {}
+            atoms: list[Atom] = []
+            for alias in aux.outer:
+                kind = bound[alias].fact_type
+                outer = Atom(alias, kind, alias=alias)
+                if bound[alias].reach_of is None and kind == "model" and alias == "model":
+                    outer.literals.append({"partition_root": True})
+                rebound[alias] = outer
+                atoms.append(outer)
+            atoms += self.atoms_for(conj, rebound, rule_meta)
+            rule_meta.fields = {name: (alias, "key") for name, alias in fields.items()}
+            self.add_rule(rule_meta, atoms, rebound)
+        atom = Atom(self.new_name("n"), aux_type, negated=True)
+        for name, alias in fields.items():
+            atom.tests.append(Test("", name, "eq", Ref(alias, "id"), None, 0))  # type: ignore[arg-type]
+        meta.absent.append(describe_condition(aux.condition))
+        return atom
+
+    def reach_type(self, bind: Bind, bound: dict[str, Atom]) -> str:
+        origin_atom = bound[bind.origin]  # type: ignore[index]
+        seed = "root" if bind.origin == "model" else origin_atom.fact_type
+        key = (bind.via, seed)  # type: ignore[arg-type]
+        if key in self.reach_types:
+            return self.reach_types[key]
+        digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:8]
+        reach_type = f"$reach_{digest}"
+        self.reach_types[key] = reach_type
+        seed_atom = Atom("s", "model" if seed == "root" else seed)
+        if seed == "root":
+            seed_atom.literals.append({"partition_root": True})
+        seed_meta = RuleMeta(self.new_name("x"), "reach-seed", produces=reach_type, origin="s")
+        self.add_rule(seed_meta, [seed_atom], {})
+        step_reach = Atom("r", reach_type)
+        edge = Atom("e", "lineage")
+        edge.tests.append(Test("", "child", "eq", Ref("r", "node"), None, 0))  # type: ignore[arg-type]
+        relations = [{"relation": r} for r in bind.via]  # type: ignore[union-attr]
+        edge.literals.append(relations[0] if len(relations) == 1 else {"$or": relations})
+        step_meta = RuleMeta(
+            self.new_name("x"), "reach-step", produces=reach_type, step={"reach": "r", "edge": "e"}
+        )
+        self.add_rule(step_meta, [step_reach, edge], {})
+        return reach_type
+
+    # -- rule assembly ------------------------------------------------------------
+
+    def add_rule(self, meta: RuleMeta, atoms: list[Atom], bound: dict[str, Atom]) -> Rule:
+        rule = Rule(meta, atoms, None)
+        self.rules.append(rule)
+        if meta.produces:
+            self.producers.setdefault(meta.produces, []).append(rule)
+        return rule
+
+    def expand(self, conjs: list[list[Any]]) -> list[list[Any]]:
+        """Split binds whose ``where`` is disjunctive into one conjunction per disjunct."""
+        out: list[list[Any]] = []
+        for conj in conjs:
+            variants: list[list[Any]] = [[]]
+            for item in conj:
+                if isinstance(item, Bind) and len(_where_dnf(item.where)) > 1:
+                    options = [
+                        Bind(
+                            item.alias,
+                            item.kind,
+                            All(tuple(c)) if c else TRUE,
+                            item.line,
+                            item.via,
+                            item.origin,
+                            item.min_depth,
+                        )
+                        for c in _where_dnf(item.where)
+                    ]
+                    variants = [[*v, o] for v in variants for o in options]
+                elif isinstance(item, Not) and isinstance(item.item, Bind):
+                    variants = [[*v, item] for v in variants]
+                else:
+                    variants = [[*v, item] for v in variants]
+            out += variants
+        return out
+
+    def subject_atoms(
+        self, policy: Policy, conj: list[Any], meta: RuleMeta, needs_model: bool
+    ) -> tuple[list[Atom], dict[str, Atom]]:
+        bound: dict[str, Atom] = {}
+        atoms: list[Atom] = []
+        subject = policy.subject
+        main = Atom(subject.alias, subject.kind, alias=subject.alias)
+        if subject.kind == "model":
+            main.literals.append({"partition_root": True})
+        bound[subject.alias] = main
+        atoms.append(main)
+        meta.aliases.append(subject.alias)
+        if subject.kind != "model" and needs_model:
+            model = Atom("model", "model", alias="model", literals=[{"partition_root": True}])
+            bound["model"] = model
+            atoms.append(model)
+            meta.aliases.append("model")
+        for item in conj:
+            if isinstance(item, NegTest):
+                atoms.append(self.neg_test_atom(item.test, bound, meta))
+            else:
+                meta.used_fields.setdefault(item.alias, []).append(item.field)
+                main.tests.append(item)
+        return atoms, bound
+
+    def compile_policy(self, policy: Policy) -> None:
+        subject_conjs = _where_dnf(policy.subject.where)
+        plans: list[tuple[str, Any]] = [("applicable", TRUE)]
+        for ref in policy.requires:
+            missing = Test(ref.alias, ref.field, "missing", True, None, 0)  # type: ignore[arg-type]
+            plans.append((f"missing:{ref}", missing))
+        if policy.when is TRUE:
+            pass  # no 'when': the policy only checks applicability and required fields
+        elif policy.doc.outcome == "review":
+            plans.append(("review", policy.when))
+        elif policy.review_if is TRUE:
+            plans.append(("fail", policy.when))
+        else:
+            plans.append(("fail", All((policy.when, Not(policy.review_if)))))
+            plans.append(("review", All((policy.when, policy.review_if))))
+        for role, condition in plans:
+            conjs = self.expand(dnf(condition))
+            if len(conjs) * len(subject_conjs) > 64:
+                self.problems.append(
+                    Problem(
+                        policy.file,
+                        policy.line,
+                        f"condition expands to {len(conjs) * len(subject_conjs)} "
+                        "rules (limit 64); simplify 'any'/'not' nesting",
+                        record=f"policy '{policy.id}'",
+                    )
+                )
+                return
+            for subject_conj in subject_conjs:
+                for conj in conjs:
+                    base_role = role.split(":")[0]
+                    meta = RuleMeta(
+                        self.new_name("p"),
+                        base_role,
+                        policy=policy.id,
+                        subject=policy.subject.alias,
+                        missing=role.split(":", 1)[1] if ":" in role else None,
+                    )
+                    needs_model = "model" in _conj_aliases(conj)
+                    atoms, bound = self.subject_atoms(policy, subject_conj, meta, needs_model)
+                    atoms += self.atoms_for(conj, bound, meta)
+                    self.add_rule(meta, atoms, bound)
+
+    def compile_derivation(self, derivation: Derivation) -> None:
+        for conj in self.expand(dnf(derivation.when)):
+            meta = RuleMeta(self.new_name("d"), "derive", produces=derivation.id)
+            model = Atom("model", "model", alias="model", literals=[{"partition_root": True}])
+            bound: dict[str, Atom] = {"model": model}
+            atoms = [model]
+            meta.aliases.append("model")
+            atoms += self.atoms_for(conj, bound, meta)
+            meta.fields = {
+                name: (bound[ref.alias].name, engine_field(ref.field))
+                for name, ref in derivation.fields.items()
+            }
+            self.add_rule(meta, atoms, bound)
+
+    # -- strata -------------------------------------------------------------------
+
+    def assign_strata(self) -> int:
+        """Stratify negation: a rule with a ``$not`` on type T runs after everything that
+        produces T. Rules with no negation are never gated (they are monotonic)."""
+        strata: dict[str, int] = {}
+        for _ in range(len(self.rules) + 2):
+            changed = False
+            for rule in self.rules:
+                level = 0
+                for atom in rule.atoms:
+                    base = strata.get(atom.fact_type, 0)
+                    level = max(level, base + 1 if atom.negated else base)
+                if rule.meta.stratum != level:
+                    rule.meta.stratum = level
+                    changed = True
+                if rule.meta.produces and strata.get(rule.meta.produces, 0) < level:
+                    strata[rule.meta.produces] = level
+                    changed = True
+            if not changed:
+                break
+        else:
+            self.problems.append(
+                Problem("<policies>", None, "negation cycle between derivations (not stratifiable)")
+            )
+        top = max((r.meta.stratum for r in self.rules if r.meta.produces), default=0) + 1
+        for rule in self.rules:
+            if rule.meta.policy is not None:
+                rule.gate = top
+            elif any(a.negated for a in rule.atoms):
+                rule.gate = rule.meta.stratum
+        return top
+
+
+def describe_absent(bind: Bind) -> str:
+    tests = [t.describe() for conj in _where_dnf(bind.where) for t in conj if isinstance(t, Test)]
+    return f"no {bind.kind}" + (f" with {', '.join(tests)}" if tests else "")
+
+
+def describe_condition(node: Any) -> str:
+    if isinstance(node, Bind):
+        if node.is_lineage:
+            tests = [
+                t.describe() for conj in _where_dnf(node.where) for t in conj if isinstance(t, Test)
+            ]
+            return (
+                f"no ancestor {node.kind} of {node.origin} through "
+                f"{'/'.join(node.via or ())}" + (f" with {', '.join(tests)}" if tests else "")
+            )
+        return describe_absent(node)
+    if isinstance(node, Test):
+        return f"not ({node.describe()})"
+    if isinstance(node, All):
+        return "not all of: " + "; ".join(describe_condition(i) for i in node.items)
+    return "not (" + type(node).__name__ + ")"
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _expr_for(compiler: Compiler, rule: Rule) -> dict[str, Any]:
+    names = {atom.alias or atom.name: atom.name for atom in rule.atoms if not atom.negated}
+    names.update({atom.name: atom.name for atom in rule.atoms if not atom.negated})
+    patterns: list[dict[str, Any]] = []
+    if rule.gate is not None:
+        # P7: negation is order-dependent; the gate fact, asserted after all base facts and
+        # derivations, must be the first pattern.
+        patterns.append({"g_": {"$and": [{"t": GATE}, {"stratum": rule.gate}]}})
+    patterns += [compiler.pattern(atom, names) for atom in rule.atoms]
+    # dist 0: two patterns may match the same fact (plain logic semantics; durable-rules'
+    # default of 1 would also stop a negated test on a bound fact from ever matching it).
+    return {"all": patterns, "cap": CAP, "dist": 0}
+
+
+def _type_usage(rule: Rule) -> Counter[str]:
+    usage: Counter[str] = Counter()
+    for atom in rule.atoms:
+        if atom.tests or atom.negated:
+            usage[atom.fact_type] += 1
+    if rule.gate is not None:
+        usage[GATE] += 1
+    return usage
+
+
+def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
+    """Compile the enabled policies of ``policy_set`` for evaluation as of ``as_of``."""
+    compiler = Compiler(policy_set, as_of)
+    for derivation in policy_set.derivations:
+        compiler.compile_derivation(derivation)
+    policy_rules: dict[str, list[Rule]] = {}
+    for policy in policy_set.enabled:
+        start = len(compiler.rules)
+        compiler.compile_policy(policy)
+        policy_rules[policy.id] = compiler.rules[start:]
+    strata = compiler.assign_strata()
+    if compiler.problems:
+        raise CompileError(compiler.problems, "policies cannot be compiled")
+    # Support rules (derivations, reach, aux) are shared; every shard gets the ones its
+    # policies need, so each shard evaluates independently.
+    support = [r for r in compiler.rules if r.meta.policy is None]
+    needs = _support_closure(compiler, support)
+    shards: list[list[Rule]] = []
+    usage: list[Counter[str]] = []
+    for rules in policy_rules.values():
+        if not rules:
+            continue
+        deps = _deps_of(rules, needs)
+        want = Counter()
+        for rule in rules + deps:
+            want.update(_type_usage(rule))
+        for index, current in enumerate(shards):
+            merged = usage[index] + want
+            fits = all(n <= MAX_TYPE_PATTERNS for t, n in merged.items() if t != GATE)
+            if fits and merged[GATE] <= MAX_GATED_RULES:
+                current.extend(r for r in rules + deps if r not in current)
+                usage[index] = Counter()
+                for rule in current:
+                    usage[index].update(_type_usage(rule))
+                break
+        else:
+            shards.append(list(dict.fromkeys(rules + deps)))
+            usage.append(Counter(want))
+    out: list[Shard] = []
+    digest = hashlib.sha256()
+    for index, rules in enumerate(shards or [[]]):
+        ruleset: dict[str, Any] = {}
+        metas: dict[str, RuleMeta] = {}
+        for rule in rules:
+            ruleset[rule.meta.name] = _expr_for(compiler, rule)
+            metas[rule.meta.name] = rule.meta
+        ruleset["$close"] = {"all": [{"g_": {"t": GATE}}]}
+        ruleset["$keep"] = {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]}
+        name = f"shard{index}"
+        digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
+        out.append(Shard(name, ruleset, metas))
+    return CompiledPolicies(
+        policy_set, as_of, out, strata, compiler.member_fields, digest.hexdigest()
+    )
+
+
+def _support_closure(compiler: Compiler, support: list[Rule]) -> dict[str, list[Rule]]:
+    """For each derived type, every support rule needed to produce it (transitively)."""
+    needs: dict[str, list[Rule]] = {}
+    for fact_type in compiler.producers:
+        seen: list[Rule] = []
+        stack = [fact_type]
+        visited: set[str] = set()
+        while stack:
+            current = stack.pop()
+            if current in visited:
+                continue
+            visited.add(current)
+            for rule in compiler.producers.get(current, []):
+                if rule not in seen:
+                    seen.append(rule)
+                for atom in rule.atoms:
+                    if atom.fact_type in compiler.producers:
+                        stack.append(atom.fact_type)
+        needs[fact_type] = seen
+    return needs
+
+
+def _deps_of(rules: list[Rule], needs: dict[str, list[Rule]]) -> list[Rule]:
+    out: list[Rule] = []
+    for rule in rules:
+        for atom in rule.atoms:
+            for dep in needs.get(atom.fact_type, []):
+                if dep not in out:
+                    out.append(dep)
+    return out

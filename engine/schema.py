@@ -1,0 +1,173 @@
+"""The fact schema: which fact types the engine sees and the type of every field.
+
+Policies are checked against this schema when they load, so a misspelt field
+(``deployment.enviroment``), a value outside an enum (``environment: production``) or a
+date compared with a number is an error naming the policy file and line, not a rule that
+silently never fires. The facts builder (:mod:`engine.facts`) produces exactly these fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+from .licences import LicenceClass
+from .records import (
+    KINDS,
+    ApprovalCondition,
+    Clause,
+    EvidenceItem,
+    RecordBase,
+)
+
+SCALAR_KINDS = ("str", "number", "bool", "date")
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """``kind`` is one of str, number, bool, date, list, any; lists have an ``item`` type."""
+
+    kind: str
+    enum: tuple[str, ...] | None = None
+    item: FieldType | None = None
+
+    def describe(self) -> str:
+        if self.kind == "list" and self.item:
+            return f"list of {self.item.describe()}"
+        if self.enum:
+            return f"one of {', '.join(self.enum)}"
+        return self.kind
+
+
+STR = FieldType("str")
+NUMBER = FieldType("number")
+BOOL = FieldType("bool")
+DATE = FieldType("date")
+ANY = FieldType("any")
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...]."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _field_type(annotation: Any) -> FieldType:
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return FieldType("list", item=_field_type(typing.get_args(annotation)[0]))
+    if isinstance(annotation, type):
+        if issubclass(annotation, Enum):
+            return FieldType("str", enum=tuple(str(m.value) for m in annotation))
+        if issubclass(annotation, bool):
+            return BOOL
+        if issubclass(annotation, int | float):
+            return NUMBER
+        if issubclass(annotation, dt.date):
+            return DATE
+        if issubclass(annotation, str):
+            return STR
+    return ANY
+
+
+def _fields_of(model: type[BaseModel], skip: set[str] = frozenset()) -> dict[str, FieldType]:  # type: ignore[assignment]
+    """Flattened field types (nested objects become ``outer.inner``)."""
+    out: dict[str, FieldType] = {}
+    for name, info in model.model_fields.items():
+        if name in skip:
+            continue
+        annotation = _unwrap(info.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub, sub_type in _fields_of(annotation).items():
+                out[f"{name}.{sub}"] = sub_type
+        elif typing.get_origin(annotation) is dict:
+            out[f"{name}.*"] = ANY
+        else:
+            out[name] = _field_type(info.annotation)
+    return out
+
+
+# Nested lists of objects become child facts of their own type, linked by a parent field.
+CHILD_FACTS: dict[tuple[str, str], tuple[str, str, type[BaseModel]]] = {
+    ("terms", "clauses"): ("clause", "terms", Clause),
+    ("approval", "conditions"): ("approval_condition", "approval", ApprovalCondition),
+    ("approval", "evidence"): ("approval_evidence", "approval", EvidenceItem),
+    ("model", "systemic_risk_evidence"): ("model_evidence", "model", EvidenceItem),
+}
+
+# Fields the facts builder computes (documented in the README's policy reference).
+COMPUTED: dict[str, dict[str, FieldType]] = {
+    "model": {
+        "licence_class": FieldType("str", enum=tuple(c.value for c in LicenceClass)),
+        "licence_rank": NUMBER,
+        "licence_terms": STR,
+    },
+    "dataset": {
+        "licence_class": FieldType("str", enum=tuple(c.value for c in LicenceClass)),
+        "licence_rank": NUMBER,
+    },
+    "waiver": {"expired": BOOL},
+    "clause": {"provider": STR, "index": NUMBER},
+}
+
+EXTRA_FACTS: dict[str, dict[str, FieldType]] = {
+    "lineage_cycle": {"model": STR, "nodes": FieldType("list", item=STR)},
+}
+
+
+def _record_fields(kind: str, record: type[RecordBase]) -> dict[str, FieldType]:
+    skip = {name for (k, name) in CHILD_FACTS if k == kind}
+    fields = _fields_of(record, skip)
+    fields.update(COMPUTED.get(kind, {}))
+    return fields
+
+
+def build_schema() -> dict[str, dict[str, FieldType]]:
+    schema: dict[str, dict[str, FieldType]] = {}
+    for kind, spec in KINDS.items():
+        schema[kind] = _record_fields(kind, spec.record)
+    for (_kind, _field), (fact, parent, model) in CHILD_FACTS.items():
+        fields = {"id": STR, parent: STR}
+        fields.update(_fields_of(model))
+        fields.update(COMPUTED.get(fact, {}))
+        schema[fact] = fields
+    schema.update(EXTRA_FACTS)
+    return schema
+
+
+FACT_SCHEMA: dict[str, dict[str, FieldType]] = build_schema()
+SUBJECT_KINDS = ("model", "deployment", "approval", "waiver")
+
+
+def lookup(fields: dict[str, FieldType], path: str) -> FieldType | None:
+    """The type of a (possibly nested) field path, honouring ``params.*`` wildcards."""
+    if path in fields:
+        return fields[path]
+    head, _, _rest = path.partition(".")
+    if f"{head}.*" in fields and _rest:
+        return fields[f"{head}.*"]
+    return None
+
+
+def engine_field(path: str) -> str:
+    """The name a field has inside engine facts: ``id`` is stored as ``key`` (durable-rules
+    reads freed memory when a join references ``id``), nested paths use ``__``."""
+    if path == "id":
+        return "key"
+    return path.replace(".", "__")
