@@ -89,7 +89,15 @@ class _Builder:
 
     def build(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            try:
+                return self.loader.construct_object(node)
+            except ValueError as exc:
+                # YAML resolves 2025-13-01 as a timestamp and then fails to build it: keep the
+                # text, so that schema validation reports it with its record and field.
+                if node.tag == "tag:yaml.org,2002:timestamp":
+                    return node.value
+                self._problem(node, f"invalid value {node.value!r}: {exc}")
+                return None
         if id(node) in self.seen:
             self._problem(node, "YAML aliases are not supported; write the value out")
             return None
@@ -175,7 +183,9 @@ def load_file(path: Path, label: str | None = None) -> list[Document]:
     """Read one YAML or JSON file; raise :class:`InputError` with file:line on any problem."""
     label = label or str(path)
     text = _read_text(path, label)
-    documents = parse_text(text, label, json_first=path.suffix.lower() == ".json")
+    documents = (
+        parse_text(text, label, json_first=path.suffix.lower() == ".json") if text.strip() else []
+    )
     if not documents:
         raise InputError([Problem(label, None, "empty file: it holds no records")])
     return documents

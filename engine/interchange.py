@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from .documents import Document, iter_input_files, load_file
+from .documents import SUFFIXES, Document, iter_input_files, load_file
 from .errors import InputError, Problem
 from .records import KINDS, RELATION_KINDS, SECTIONS, RecordBase
 
@@ -32,10 +32,18 @@ class LoadedRecord:
     record: RecordBase
     file: str
     line: int
+    document: Document | None = field(default=None, repr=False, compare=False)
+    path: tuple[Any, ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.kind} '{self.record.id}'"
+
+    def line_of(self, *steps: Any) -> int:
+        """The line of one of this record's fields (or list items); else the record's line."""
+        if self.document is None:
+            return self.line
+        return self.document.line_of(self.path + steps)
 
 
 def _pydantic_message(error: Mapping[str, Any]) -> str:
@@ -154,7 +162,9 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
                     problems.extend(validation_problems(exc, document, path, label))
                     continue
                 records.append(
-                    LoadedRecord(spec.name, record, document.file, document.line_of(path))
+                    LoadedRecord(
+                        spec.name, record, document.file, document.line_of(path), document, path
+                    )
                 )
     return records, problems
 
@@ -173,7 +183,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
             problems.append(
                 Problem(
                     loaded.file,
-                    loaded.line,
+                    loaded.line_of("id"),
                     f"duplicate id: already defined as {first.kind} at {first.file}:{first.line}",
                     record=loaded.label,
                     field="id",
@@ -184,7 +194,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
             problems.append(
                 Problem(
                     loaded.file,
-                    loaded.line,
+                    loaded.line_of("id"),
                     f"id already names a {existing[rid]} in the registry",
                     record=loaded.label,
                     field="id",
@@ -203,13 +213,14 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
         for ref in spec.references:
             value = getattr(loaded.record, ref.field)
             targets = value if ref.many else ([value] if value is not None else [])
-            for target in targets:
+            for index, target in enumerate(targets):
                 found = kind_of(target)
+                line = loaded.line_of(ref.field, index) if ref.many else loaded.line_of(ref.field)
                 if found is None:
                     problems.append(
                         Problem(
                             loaded.file,
-                            loaded.line,
+                            line,
                             f"dangling reference: no {' or '.join(ref.kinds)} '{target}'",
                             record=loaded.label,
                             field=ref.field,
@@ -219,7 +230,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
                     problems.append(
                         Problem(
                             loaded.file,
-                            loaded.line,
+                            line,
                             f"'{target}' is a {found}, expected a {' or '.join(ref.kinds)}",
                             record=loaded.label,
                             field=ref.field,
@@ -234,7 +245,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
                 problems.append(
                     Problem(
                         loaded.file,
-                        loaded.line,
+                        loaded.line_of("relation"),
                         f"relation '{record.relation}' cannot link {child} <- {parent} "  # type: ignore[attr-defined]
                         f"(allowed: {pairs})",
                         record=loaded.label,
@@ -245,7 +256,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
                 problems.append(
                     Problem(
                         loaded.file,
-                        loaded.line,
+                        loaded.line_of("parent"),
                         "a record cannot be its own parent",
                         record=loaded.label,
                         field="parent",
@@ -259,11 +270,21 @@ def read_registry_files(paths: list[Path]) -> tuple[list[LoadedRecord], list[Pro
     problem found (the caller adds reference problems and reports them all together)."""
     documents: list[Document] = []
     problems: list[Problem] = []
-    for path, label in iter_input_files(paths):
+    for root in paths:
         try:
-            documents.extend(load_file(path, label))
-        except InputError as exc:
+            files = list(iter_input_files([root]))
+        except InputError as exc:  # a missing path: report it with every other problem
             problems.extend(exc.problems)
+            continue
+        if not files:
+            problems.append(
+                Problem(str(root), None, f"no {', '.join(SUFFIXES)} files in this directory")
+            )
+        for path, label in files:
+            try:
+                documents.extend(load_file(path, label))
+            except InputError as exc:
+                problems.extend(exc.problems)
     records, invalid = validate_documents(documents)
     return records, problems + invalid
 
@@ -278,6 +299,20 @@ def record_to_data(record: RecordBase) -> dict[str, Any]:
     return data
 
 
+class _Dumper(yaml.SafeDumper):
+    """``yaml.safe_dump``, except that text holding a YAML 1.1 line break other than ``\\n``
+    (NEL, LS, PS) is written double-quoted, where it is escaped: in the other styles PyYAML
+    writes it raw and reads it back as a space, so the round trip would change the text."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(ch in value for ch in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_registry(sections: Mapping[str, list[RecordBase]], fmt: str) -> str:
     """Serialise records (grouped by kind) as one registry file, deterministically."""
     document: dict[str, Any] = {"schema_version": FORMAT_VERSION}
@@ -287,8 +322,13 @@ def dump_registry(sections: Mapping[str, list[RecordBase]], fmt: str) -> str:
             document[spec.section] = [record_to_data(r) for r in items]
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    return yaml.safe_dump(
-        document, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
     )
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
@@ -45,8 +52,19 @@ RecordId = Annotated[
         min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+#~-]*$", strict=True
     ),
 ]
-Text = Annotated[str, StringConstraints(strict=True)]
-ShortText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20_000)]
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here so every backend rejects it alike."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (\\x00) characters")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strict=True), AfterValidator(_no_nul)]
+ShortText = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=20_000), AfterValidator(_no_nul)
+]
 
 
 class Confidence(StrEnum):
@@ -350,7 +368,9 @@ class InvestigationBase(RecordBase):
 
 
 class WaiverBase(RecordBase):
-    policy: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+    policy: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=200), AfterValidator(_no_nul)
+    ]
     subject: RecordId = Field(foreign_key="registry_object.id", index=True)
     reason: ShortText
     approved_by: ShortText

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from . import run_tables  # noqa: F401  (registers the run-history tables)
 from .errors import RegistryError
 from .records import (
     KINDS,
@@ -214,7 +215,7 @@ class Registry:
         self.close()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, create: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite recipe), so that
@@ -223,7 +224,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA busy_timeout = 60000")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if create:
+            # WAL is recorded in the file: set it when creating or writing, never on a plain
+            # read, which must not modify a file that is not (yet) a registry.
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -261,7 +265,7 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise RegistryError(f"cannot open {raw!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, create=create)
     registry = Registry(engine)
     try:
         version = registry.schema_version()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
-from .errors import InputError, NotFoundError
+from .errors import InputError, NotFoundError, Problem
 from .interchange import LoadedRecord, check_references, read_registry_files, record_to_data
 from .records import KINDS, RecordBase
 from .registry import (
@@ -50,7 +50,7 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
 
 def existing_kinds(conn: Connection) -> dict[str, str]:
     table = RegistryObject.__table__  # type: ignore[attr-defined]
-    return dict(conn.execute(sa.select(table.c.id, table.c.kind)).tuples().all())
+    return {row.id: row.kind for row in conn.execute(sa.select(table.c.id, table.c.kind))}
 
 
 def _stored_data(conn: Connection, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -71,6 +71,19 @@ def import_paths(registry: Registry, paths: list[Path], *, dry_run: bool = False
     Records already present with the same content are left alone, changed ones updated.
     """
     loaded, problems = read_registry_files(paths)
+    return import_loaded(registry, loaded, problems, dry_run=dry_run)
+
+
+def import_loaded(
+    registry: Registry,
+    loaded: list[LoadedRecord],
+    problems: list[Problem] | None = None,
+    *,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import already-validated records (see :func:`import_paths`); ``problems`` found while
+    reading them are reported together with the reference problems."""
+    problems = list(problems or [])
     files = len({item.file for item in loaded})
     with registry.write() as conn:
         problems += check_references(loaded, existing_kinds(conn))

@@ -1,0 +1,38 @@
+"""Run-history tables (imported by :mod:`engine.registry`, so every registry has them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+class AuditRun(SQLModel, table=True):
+    __tablename__ = "audit_run"
+    id: str = Field(primary_key=True)
+    started_at: dt.datetime = Field(index=True)
+    as_of: dt.date
+    tool_version: str
+    policy_digest: str
+    registry_digest: str
+    fail_on: str
+    scope: list[str] | None = Field(default=None, sa_type=JSON)
+    model_count: int
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    result: bytes = Field(sa_type=LargeBinary, description="gzip'd AuditResult JSON")
+
+
+class RunFinding(SQLModel, table=True):
+    __tablename__ = "run_finding"
+    run_id: str = Field(foreign_key="audit_run.id", primary_key=True)
+    finding_id: str = Field(primary_key=True)
+    policy: str = Field(index=True)
+    model: str = Field(index=True)
+    subject_kind: str
+    subject: str
+    outcome: str
+    severity: str
+    waiver: str | None = None
+    waiver_expired: bool = False
+    message: str
