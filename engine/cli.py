@@ -47,12 +47,21 @@ class AigovGroup(click.Group):
             fail(f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _db_from_group(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A subcommand's --db wins; else the one given before the subcommand; else AIGOV_DB and
+    the default, resolved by open_registry."""
+    if value:
+        return value
+    root = ctx.find_root()
+    return (root.obj or {}).get("db")
+
+
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
         "db",
-        envvar="AIGOV_DB",
         metavar="URL",
+        callback=_db_from_group,
         help="Registry database URL (SQLAlchemy form). Default: $AIGOV_DB or sqlite:///aigov.db",
     )(func)
 
@@ -66,7 +75,14 @@ def write_output(text: str, output: str | None) -> None:
 
 @click.group(cls=AigovGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aigov")
-def main() -> None:
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    help="Registry database URL for every command (also $AIGOV_DB; default sqlite:///aigov.db).",
+)
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
     """aigov: check AI models against governance policies before they are hosted or deployed.
 
     Policies (YAML) are evaluated by a Rete rules engine (durable-rules) against a model
@@ -76,6 +92,7 @@ def main() -> None:
     Exit codes: 0 pass, 1 findings at/above --fail-on, 2 usage/input/engine error,
                 3 indeterminate at/above the threshold.
     """
+    ctx.obj = {"db": db}
 
 
 @main.command()
@@ -225,3 +242,689 @@ def registry_schema() -> None:
     from .interchange import registry_json_schema
 
     click.echo(json.dumps(registry_json_schema(), indent=2, sort_keys=True))
+
+
+# ----------------------------------------------------------------------------- shared options
+
+SEVERITIES = ["critical", "high", "medium", "low", "info"]
+
+
+class IsoDateType(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import datetime as dt
+
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD)", param, ctx)
+
+
+def policies_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--policies",
+        "policy_paths",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        metavar="PATH",
+        help="Policy file or directory (repeatable). Default: the shipped policy library.",
+    )(func)
+
+
+def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as-of",
+        "as_of",
+        type=IsoDateType(),
+        help="Evaluate as of this date (default: today). Approvals, waivers and relative "
+        "dates are judged against it.",
+    )(func)
+
+
+def fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(SEVERITIES),
+        default="high",
+        show_default=True,
+        help="Lowest severity whose fail/review findings make the exit code 1.",
+    )(func)
+
+
+def _policy_paths(paths: tuple[Path, ...]) -> list[Path] | None:
+    return list(paths) or None
+
+
+# ----------------------------------------------------------------------------- policy
+
+
+@main.group()
+def policy() -> None:
+    """List, validate and test policies."""
+
+
+@policy.command("list")
+@policies_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def policy_list(policy_paths: tuple[Path, ...], fmt: str) -> None:
+    """List the policies (id, severity, family, title, reference)."""
+    from .console import table
+    from .evaluate import policy_catalogue
+    from .policy import load_policies
+
+    catalogue = policy_catalogue(load_policies(_policy_paths(policy_paths)))
+    if fmt == "json":
+        click.echo(json.dumps([p.model_dump(mode="json") for p in catalogue], indent=2))
+        return
+    rows = [
+        (
+            p.id,
+            p.severity.value,
+            p.family.value,
+            p.title,
+            (p.references[0].get("section") or p.references[0]["title"]) if p.references else "",
+        )
+        for p in catalogue
+    ]
+    click.echo(table(["ID", "SEVERITY", "FAMILY", "TITLE", "REFERENCE"], rows))
+
+
+@policy.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@as_of_option
+def policy_validate(paths: tuple[Path, ...], as_of: Any) -> None:
+    """Validate policies (default: the shipped library) and compile them for the engine.
+
+    Every problem is reported with file:line, policy id and field; exit 2 if any."""
+    import datetime as dt
+
+    from .compile import compile_policies
+    from .policy import load_policies
+
+    policy_set = load_policies(list(paths) or None)
+    compiled = compile_policies(policy_set, as_of or dt.date.today())
+    click.echo(
+        f"{len(policy_set.policies)} policies and {len(policy_set.derivations)} derivations "
+        f"are valid ({compiled.rule_count} engine rules in {len(compiled.shards)} rulesets)"
+    )
+
+
+@policy.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--require-tests",
+    is_flag=True,
+    help="Fail unless every policy has a failing and a passing case.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
+    """Run policy tests (*.test.yaml next to the policies).
+
+    Exit 0 when every case passes, 1 when a case fails (or, with --require-tests, a policy
+    lacks cases, or no case ran at all), 2 for invalid policies or tests."""
+    from .policytest import run_policy_tests
+
+    report = run_policy_tests(list(paths) or None, require_tests=require_tests)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "cases": [
+                        {
+                            "file": r.file,
+                            "line": r.line,
+                            "name": r.name,
+                            "ok": r.ok,
+                            "failures": r.failures,
+                        }
+                        for r in report.results
+                    ],
+                    "coverage": {k: sorted(v) for k, v in sorted(report.coverage.items())},
+                    "missing_tests": report.missing_tests,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for result in report.results:
+            mark = "ok  " if result.ok else "FAIL"
+            click.echo(f"{mark} {result.file}:{result.line} {result.name}")
+            for failure in result.failures:
+                click.echo(f"       {failure}")
+        passed = sum(r.ok for r in report.results)
+        click.echo(f"\n{passed} of {len(report.results)} cases passed")
+        if not report.results:
+            click.echo("no test case ran: a run that tests nothing fails", err=True)
+        if report.missing_tests:
+            click.echo(
+                "policies without both a failing and a passing case: "
+                + ", ".join(report.missing_tests),
+                err=True,
+            )
+    sys.exit(EXIT_OK if report.ok else EXIT_FINDINGS)
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+def _exit_code(result: Any, fail_on_indeterminate: bool) -> int:
+    if result.blocking():
+        return EXIT_FINDINGS
+    if fail_on_indeterminate and result.indeterminate():
+        return EXIT_INDETERMINATE
+    return EXIT_OK
+
+
+def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """Pair each --format with the -o given in the same position; the rest go to stdout."""
+    chosen = list(formats) or ["text"]
+    if len(outputs) > len(chosen):
+        raise click.UsageError("more -o/--output than --format options")
+    pairs = [(fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(chosen)]
+    if sum(1 for _, out in pairs if out in (None, "-")) > 1:
+        raise click.UsageError("only one format can go to stdout; give each other one an -o")
+    return pairs
+
+
+def _format_choice() -> click.Choice:
+    from reports import RENDERERS
+
+    return click.Choice(list(RENDERERS))
+
+
+@main.command()
+@db_option
+@policies_option
+@as_of_option
+@fail_on_option
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="ID",
+    help="Audit only this model (repeatable). Default: every model.",
+)
+@click.option(
+    "--fail-on-indeterminate",
+    is_flag=True,
+    help="Exit 3 when a finding at/above --fail-on is indeterminate (a required "
+    "fact is missing) and nothing fails.",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=_format_choice(),
+    metavar="FORMAT",
+    help="Output format, repeatable: " + "text, json, html, sarif, junit, markdown"
+    " (default: text).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="Write the format given in the same position to PATH (repeatable).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the number of CPUs).",
+)
+@click.option("--no-record", is_flag=True, help="Do not store this run in the run history.")
+@click.option(
+    "--since",
+    "since",
+    metavar="RUN",
+    help="Print only what changed since RUN (id, prefix or latest); exit 1 only for "
+    "new or regressed findings at/above --fail-on.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or run notices on stderr.")
+def audit(
+    db: str | None,
+    policy_paths: tuple[Path, ...],
+    as_of: Any,
+    fail_on: str,
+    models: tuple[str, ...],
+    fail_on_indeterminate: bool,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    workers: int | None,
+    no_record: bool,
+    since: str | None,
+    quiet: bool,
+) -> None:
+    """Audit the registry (or --model ...) against every policy.
+
+    Prints a summary (outcomes by severity and family, blocked models) and the findings.
+    Exit 0 pass, 1 findings at/above --fail-on, 2 error, 3 indeterminate (with
+    --fail-on-indeterminate)."""
+    import datetime as dt
+
+    from reports import render
+
+    from .console import Progress
+    from .evaluate import audit as run_audit
+    from .evaluate import resolve_models
+    from .registry import open_registry
+    from .runs import diff_results, load_run, record_run
+
+    pairs = _outputs(formats, outputs)
+    started = dt.datetime.now(dt.UTC)
+    with open_registry(db) as registry:
+        baseline = load_run(registry, since) if since else None
+        total = len(resolve_models(registry, list(models) or None))
+        progress = Progress("auditing models", total, enabled=not quiet)
+        try:
+            result = run_audit(
+                registry,
+                _policy_paths(policy_paths),
+                as_of,
+                list(models) or None,
+                fail_on=fail_on,
+                workers=workers or os.cpu_count() or 1,
+                progress=progress.advance,
+                registry_digest=True,
+            )
+        finally:
+            progress.close()
+        if not no_record:
+            recorded = record_run(registry, result, started, list(models) or None)
+            if not quiet:
+                click.echo(f"recorded run {recorded.run.id}", err=True)  # type: ignore[union-attr]
+    if baseline is not None:
+        diff = diff_results(baseline, result)
+        _print_diff(diff, "json" if "json" in formats else "text")
+        regressions = [
+            e
+            for e in diff.entries
+            if e.change in ("new", "waiver_expired", "changed")
+            and e.after in ("fail", "review")
+            and SEVERITIES.index(e.severity) <= SEVERITIES.index(fail_on)
+        ]
+        sys.exit(EXIT_FINDINGS if regressions else EXIT_OK)
+    for fmt, output in pairs:
+        write_output(render(fmt, result), output)
+    sys.exit(_exit_code(result, fail_on_indeterminate))
+
+
+# ----------------------------------------------------------------------------- gate
+
+
+def _evidence_line(finding: Any) -> str:
+    parts = []
+    for match in finding.evidence[:2]:
+        for record in match.records:
+            if record.role == finding.subject_kind or record.id == finding.subject:
+                continue
+            fields = ", ".join(f"{k}={v}" for k, v in record.fields.items() if k != "id")
+            parts.append(f"{record.kind} {record.id}" + (f" ({fields})" if fields else ""))
+        if match.path:
+            hops = " -> ".join([match.path[0].child] + [s.parent for s in match.path])
+            parts.append(f"lineage {hops}")
+    parts += finding.absent[:1]
+    if finding.missing:
+        parts.append("missing " + ", ".join(finding.missing))
+    return "; ".join(dict.fromkeys(parts)) or "the subject itself"
+
+
+@main.command()
+@db_option
+@policies_option
+@as_of_option
+@fail_on_option
+@click.argument("model", required=False)
+@click.option("--platform", help="Platform of the proposed deployment, e.g. azure-ai-foundry.")
+@click.option("--region", help="Region of the proposed deployment, e.g. eastus.")
+@click.option(
+    "--environment",
+    type=click.Choice(["dev", "staging", "prod"]),
+    default="prod",
+    show_default=True,
+)
+@click.option(
+    "--exposure",
+    type=click.Choice(["internal", "customer_facing", "public_catalog"]),
+    default="internal",
+    show_default=True,
+)
+@click.option(
+    "--guardrail",
+    "guardrails",
+    multiple=True,
+    metavar="NAME",
+    help="Guardrail the deployment will have (repeatable).",
+)
+@click.option("--approval", metavar="ID", help="Approval the deployment is made under.")
+@click.option(
+    "--deployment",
+    "deployment_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Read the proposed deployment from a YAML/JSON descriptor "
+    "(a registry deployment record) instead.",
+)
+@click.option(
+    "--fail-on-indeterminate",
+    is_flag=True,
+    help="DENY with exit 3 when a required fact is missing at/above --fail-on.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def gate(
+    db: str | None,
+    policy_paths: tuple[Path, ...],
+    as_of: Any,
+    fail_on: str,
+    model: str | None,
+    platform: str | None,
+    region: str | None,
+    environment: str,
+    exposure: str,
+    guardrails: tuple[str, ...],
+    approval: str | None,
+    deployment_file: Path | None,
+    fail_on_indeterminate: bool,
+    fmt: str,
+) -> None:
+    """Pre-deployment gate: ALLOW (exit 0) or DENY (exit 1) a proposed deployment.
+
+    The deployment is evaluated as a hypothetical fact; the registry is not changed.
+    Fails closed: any error prints 'DENY (error: ...)' and exits 2, never 0.
+
+    \b
+    aigov gate deepseek-r1 --platform azure-ai-foundry --region eastus --environment prod
+    aigov gate --deployment k8s/model-deployment.yaml
+    """
+    try:
+        decision = _gate(
+            db,
+            policy_paths,
+            as_of,
+            fail_on,
+            model,
+            platform,
+            region,
+            environment,
+            exposure,
+            guardrails,
+            approval,
+            deployment_file,
+            fail_on_indeterminate,
+        )
+    except click.UsageError:
+        raise
+    except Exception as exc:  # fail closed, whatever went wrong
+        message = exc.render() if isinstance(exc, InputError) else str(exc)
+        if not isinstance(exc, AigovError) and os.environ.get("AIGOV_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"DENY (error: {message.splitlines()[0] if message else type(exc).__name__})")
+        click.echo(f"aigov: error: {message}", err=True)
+        sys.exit(EXIT_ERROR)
+    if fmt == "json":
+        click.echo(decision.model_dump_json(indent=2))
+        sys.exit(decision.exit_code)
+    dep = decision.deployment
+    target = f"{dep['platform']}/{dep['region']}/{dep['environment']}"
+    colour = "green" if decision.decision == "ALLOW" else "red"
+    from .console import style
+
+    click.echo(
+        f"{style(decision.decision, colour, bold=True)} {decision.model} -> {target} "
+        f"({decision.reason}; as of {decision.as_of})"
+    )
+    for title, findings in (
+        ("blocking", decision.blocking),
+        ("indeterminate", decision.indeterminate),
+        ("waived", decision.waived),
+        ("below threshold", decision.below_threshold),
+    ):
+        for finding in findings:
+            click.echo(
+                f"  [{finding.severity.value}] {finding.policy} ({title}, "
+                f"{finding.outcome.value}): {finding.message}"
+            )
+            click.echo(f"      evidence: {_evidence_line(finding)}")
+            if finding.waiver is not None:
+                w = finding.waiver
+                click.echo(
+                    f"      waiver: {w.id} approved by {w.approved_by}, "
+                    f"{'expired' if w.expired else 'valid until'} {w.expires_at}: {w.reason}"
+                )
+            elif title in ("blocking", "indeterminate"):
+                click.echo(f"      remediation: {decision.remediation.get(finding.policy, '')}")
+    sys.exit(decision.exit_code)
+
+
+def _gate(
+    db: str | None,
+    policy_paths: tuple[Path, ...],
+    as_of: Any,
+    fail_on: str,
+    model: str | None,
+    platform: str | None,
+    region: str | None,
+    environment: str,
+    exposure: str,
+    guardrails: tuple[str, ...],
+    approval: str | None,
+    deployment_file: Path | None,
+    fail_on_indeterminate: bool,
+) -> Any:
+    from .gate import gate as run_gate
+    from .gate import proposed_deployment, read_deployment
+    from .registry import open_registry
+
+    if deployment_file is not None:
+        if model or platform or region:
+            raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
+        deployment = read_deployment(deployment_file)
+    else:
+        if not (model and platform and region):
+            raise click.UsageError(
+                "MODEL, --platform and --region are required (or --deployment FILE)"
+            )
+        deployment = proposed_deployment(
+            model, platform, region, environment, exposure, guardrails, approval
+        )
+    with open_registry(db) as registry:
+        return run_gate(
+            registry,
+            deployment,
+            _policy_paths(policy_paths),
+            as_of=as_of,
+            fail_on=fail_on,
+            fail_on_indeterminate=fail_on_indeterminate,
+        )
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+@main.command()
+@db_option
+@policies_option
+@as_of_option
+@click.argument("model")
+@click.option(
+    "--policy",
+    "policy_id",
+    metavar="ID",
+    help="Explain this policy for every subject of the model, passes included.",
+)
+def explain(
+    db: str | None, policy_paths: tuple[Path, ...], as_of: Any, model: str, policy_id: str | None
+) -> None:
+    """Explain a model's findings: conditions that held, records and values, lineage path,
+    clause and reference, remediation, and what would make it pass."""
+    import datetime as dt
+
+    from .explain import explain as run_explain
+    from .explain import render_text
+    from .registry import open_registry
+
+    as_of = as_of or dt.date.today()
+    with open_registry(db) as registry:
+        explanations = run_explain(
+            registry, model, policy_id, _policy_paths(policy_paths), as_of=as_of
+        )
+    click.echo(render_text(explanations, as_of), nl=False)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@main.group()
+def runs() -> None:
+    """Inspect and compare recorded audit runs."""
+
+
+@runs.command("list")
+@db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def runs_list(db: str | None, fmt: str) -> None:
+    """List recorded runs, oldest first."""
+    from .console import table
+    from .registry import open_registry
+    from .runs import list_runs
+
+    with open_registry(db) as registry:
+        items = list_runs(registry)
+    if fmt == "json":
+        click.echo(json.dumps([r.model_dump(mode="json") for r in items], indent=2))
+        return
+    rows = [
+        (
+            r.id,
+            r.started_at.isoformat(),
+            r.as_of.isoformat(),
+            r.model_count,
+            r.counts.get("fail", 0),
+            r.counts.get("review", 0),
+            r.policy_digest[:12],
+            r.registry_digest[:12],
+        )
+        for r in items
+    ]
+    click.echo(
+        table(["RUN", "STARTED", "AS OF", "MODELS", "FAIL", "REVIEW", "POLICIES", "REGISTRY"], rows)
+    )
+
+
+@runs.command("show")
+@db_option
+@click.argument("run")
+@click.option("--format", "fmt", type=_format_choice(), default="text", show_default=True)
+def runs_show(db: str | None, run: str, fmt: str) -> None:
+    """Show a recorded run (RUN: id, unique prefix, latest or latest~N)."""
+    from reports import render
+
+    from .registry import open_registry
+    from .runs import load_run
+
+    with open_registry(db) as registry:
+        result = load_run(registry, run)
+    if fmt == "text" and result.run:
+        click.echo(f"run {result.run.id} started {result.run.started_at.isoformat()}")
+    write_output(render(fmt, result), None)
+
+
+def _print_diff(diff: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(diff.model_dump_json(indent=2))
+        return
+    counts = {
+        c: len(diff.of(c))
+        for c in ("new", "resolved", "newly_waived", "waiver_expired", "changed", "persisting")
+    }
+    click.echo(
+        f"changes from {diff.before or '?'} to {diff.after or 'this audit'}: "
+        + ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in counts.items())
+    )
+    for entry in diff.changed:
+        outcome = (
+            f"{entry.before.value if entry.before else '-'} -> "
+            f"{entry.after.value if entry.after else 'pass'}"
+        )
+        click.echo(
+            f"  {entry.change.value:<15} [{entry.severity}] {entry.policy} {entry.model} "
+            f"{entry.subject_kind} {entry.subject} ({outcome}): {entry.message}"
+        )
+
+
+@runs.command("diff")
+@db_option
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def runs_diff(db: str | None, run_a: str, run_b: str, fmt: str) -> None:
+    """Compare two runs: findings new, resolved, persisting, newly waived, waiver expired."""
+    from .registry import open_registry
+    from .runs import diff_results, load_run
+
+    with open_registry(db) as registry:
+        diff = diff_results(load_run(registry, run_a), load_run(registry, run_b))
+    _print_diff(diff, fmt)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@main.command()
+@db_option
+@click.argument("target", metavar="RUN|schema")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=_format_choice(),
+    metavar="FORMAT",
+    help="Report format (repeatable, paired with -o): text, json, html, sarif, junit, markdown.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="Write the format given in the same position to PATH.",
+)
+def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple[str, ...]) -> None:
+    """Render recorded run RUN (id, prefix, latest, latest~N) as reports, or print the JSON
+    report's schema with 'aigov report schema'.
+
+    \b
+    aigov report latest --format html -o report.html --format sarif -o report.sarif
+    """
+    if target == "schema":
+        from reports.json_report import schema_text
+
+        click.echo(schema_text(), nl=False)
+        return
+    from reports import render
+
+    from .registry import open_registry
+    from .runs import load_run
+
+    if not formats:
+        raise click.UsageError("give at least one --format")
+    pairs = _outputs(formats, outputs)
+    with open_registry(db) as registry:
+        result = load_run(registry, target)
+    for fmt, output in pairs:
+        write_output(render(fmt, result), output)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, Problem
+from .facts import engine_number
 from .policy import TRUE, All, AnyOf, AsOf, Bind, Derivation, Not, Policy, PolicySet, Ref, Test
 from .schema import engine_field
 
@@ -292,7 +293,7 @@ class Compiler:
             return self.as_of.toordinal() + value.days
         if isinstance(value, dt.date):
             return value.toordinal()
-        return value
+        return engine_number(value)
 
     def test_expr(self, test: Test, names: dict[str, str], own: str) -> tuple[list[Any], list[Any]]:
         """(literal expressions, join expressions) for one positive test on pattern ``own``."""
@@ -443,7 +444,12 @@ class Compiler:
         return atoms
 
     def neg_test_atom(self, test: Test, bound: dict[str, Atom], meta: RuleMeta) -> Atom:
-        """not(x.f op v): no fact that is x (same key) satisfies the test."""
+        """not(x.f op v): no fact that is x (same key) satisfies the test. A negated list
+        join (``not x.list contains y.f``) needs a member pattern, so it goes through an
+        auxiliary fact."""
+        if test.op == "contains" and isinstance(test.value, Ref):
+            outer = tuple(sorted({test.alias, test.value.alias}))
+            return self.aux_atom(Aux(test, outer), bound, meta)
         kind = bound[test.alias].fact_type
         meta.used_fields.setdefault(test.alias, []).append(test.field)
         atom = Atom(self.new_name("n"), kind, negated=True)
@@ -759,6 +765,14 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
             ruleset[rule.meta.name] = _expr_for(compiler, rule)
             metas[rule.meta.name] = rule.meta
         ruleset["$close"] = {"all": [{"g_": {"t": GATE}}]}
+        # Proof that the partition's facts reached the engine (a fact it cannot parse is
+        # dropped without an error): the root model must be seen at the last gate.
+        ruleset["$root"] = {
+            "all": [
+                {"g_": {"$and": [{"t": GATE}, {"stratum": strata}]}},
+                {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
+            ]
+        }
         ruleset["$keep"] = {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]}
         name = f"shard{index}"
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())

@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,19 +32,23 @@ from .findings import (
     BLOCKING,
     OUTCOME_ORDER,
     AuditResult,
+    DeploymentInfo,
     EvidenceRecord,
     Finding,
+    InvestigationInfo,
     Match,
     ModelResult,
     Outcome,
     PathStep,
     PolicyInfo,
+    WaiverInfo,
     WaiverRef,
     finding_id,
 )
+from .interchange import record_to_data
 from .policy import Policy, PolicySet, Severity, load_policies
-from .records import DeploymentBase
-from .registry import Registry, open_registry
+from .records import KINDS, DeploymentBase
+from .registry import Registry, iter_records, open_registry
 from .schema import COMPUTED, engine_field
 from .waivers import waiver_expired
 
@@ -60,10 +65,12 @@ class _Sink:
 
     events: list[tuple[RuleMeta, dict[str, dict[str, Any]]]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
 
     def reset(self) -> None:
         self.events.clear()
         self.errors.clear()
+        self.roots.clear()
 
 
 def _matches(c: Any) -> list[dict[str, dict[str, Any]]]:
@@ -90,15 +97,21 @@ class Evaluator:
         self.compiled = compiled
         self.sink = _Sink()
         self.host = _SyncHost()
-        self.fault: Callable[[Partition], None] | None = None  # test hook: inject a failure
+        # Fault injection for tests of the fail-closed paths: AIGOV_INJECT_FAULT=<model id>.
+        self.fault_model = os.environ.get("AIGOV_INJECT_FAULT") or None
         rulesets: dict[str, Any] = {}
         for shard in compiled.shards:
             ruleset = copy.deepcopy(shard.ruleset)  # set_rulesets mutates its input
             for name, rule in ruleset.items():
-                rule["run"] = self._action(shard.rules.get(name))
+                rule["run"] = (
+                    self._seen_root if name == "$root" else self._action(shard.rules.get(name))
+                )
             rulesets[shard.name] = ruleset
         self.host.set_rulesets(rulesets)
         self.sequence = 0
+
+    def _seen_root(self, c: Any) -> None:
+        self.sink.roots.append(c.m["key"])
 
     def _action(self, meta: RuleMeta | None) -> Callable[[Any], None]:
         sink = self.sink
@@ -193,8 +206,8 @@ class Evaluator:
     def run(self, partition: Partition) -> list[tuple[RuleMeta, dict[str, dict[str, Any]]]]:
         """Evaluate one partition; return the recorded matches."""
         self.sink.reset()
-        if self.fault is not None:
-            self.fault(partition)
+        if self.fault_model == partition.model:
+            raise EngineError(f"injected fault while evaluating model '{partition.model}'")
         events: list[tuple[RuleMeta, dict[str, dict[str, Any]]]] = []
         for shard in self.compiled.shards:
             self.sequence += 1
@@ -214,6 +227,11 @@ class Evaluator:
                     f"rules engine failed on model '{partition.model}' ({shard.name}): "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
+            if self.sink.roots != [partition.model]:
+                raise EngineError(
+                    f"the rules engine did not accept the facts of model '{partition.model}'"
+                )
+            self.sink.roots.clear()
             if state.get("exception") or self.sink.errors:
                 detail = state.get("exception") or "; ".join(self.sink.errors)
                 raise EngineError(f"rules engine failed on model '{partition.model}': {detail}")
@@ -360,7 +378,8 @@ class _Assembler:
 
     def assemble(
         self, partition: Partition, events: list[tuple[RuleMeta, dict[str, Any]]]
-    ) -> tuple[list[Finding], dict[str, Outcome], dict[Outcome, int]]:
+    ) -> tuple[list[Finding], dict[str, Outcome], dict[tuple[str, str], Outcome]]:
+        """Findings, the worst outcome per policy, and every (policy, subject) outcome."""
         applicable: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         missing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         matches: dict[tuple[str, str], dict[str, list[tuple[RuleMeta, dict[str, Any]]]]] = (
@@ -377,14 +396,14 @@ class _Assembler:
                 matches[(policy, subject)][meta.role].append((meta, match))
         findings: list[Finding] = []
         worst: dict[str, Outcome] = {}
-        counts: dict[Outcome, int] = defaultdict(int)
+        outcomes: dict[tuple[str, str], Outcome] = {}
         for policy_id, policy in self.policies.items():
             kind = policy.subject.kind
             for subject in partition.subjects.get(kind, []):
                 outcome, finding = self.outcome(
                     partition, policy, subject, applicable, missing, matches
                 )
-                counts[outcome] += 1
+                outcomes[(policy_id, subject)] = outcome
                 if outcome != Outcome.not_applicable:
                     current = worst.get(policy_id)
                     if current is None or OUTCOME_ORDER.index(outcome) < OUTCOME_ORDER.index(
@@ -394,7 +413,7 @@ class _Assembler:
                 if finding is not None:
                     findings.append(finding)
         findings.sort(key=lambda f: (f.model, f.policy, f.subject_kind, f.subject))
-        return findings, dict(sorted(worst.items())), counts
+        return findings, dict(sorted(worst.items())), outcomes
 
     def outcome(
         self,
@@ -484,7 +503,9 @@ def policy_catalogue(policy_set: PolicySet) -> list[PolicyInfo]:
 class PartitionResult:
     model: ModelResult
     findings: list[Finding]
-    counts: dict[Outcome, int]
+    outcomes: dict[tuple[str, str], Outcome]  # (policy, subject) -> outcome
+    waivers: list[WaiverInfo]
+    investigations: list[InvestigationInfo]
 
 
 class PartitionEvaluator:
@@ -494,19 +515,75 @@ class PartitionEvaluator:
         self.evaluator = Evaluator(compiled)
         self.assembler = _Assembler(compiled)
         self.fail_on = fail_on
+        self.as_of = compiled.as_of
 
     def __call__(self, partition: Partition) -> PartitionResult:
         events = self.evaluator.run(partition)
-        findings, worst, counts = self.assembler.assemble(partition, events)
-        _kind, record = partition.records[partition.model]
+        findings, worst, outcomes = self.assembler.assemble(partition, events)
+        records = partition.records
+        _kind, record = records[partition.model]
+        deployments = []
+        for dep_id in partition.subjects.get("deployment", []):
+            dep = records[dep_id][1]
+            deployments.append(
+                DeploymentInfo(
+                    id=dep_id,
+                    platform=dep["platform"],
+                    region=dep["region"],
+                    environment=dep["environment"],
+                    exposure=dep.get("exposure", "internal"),
+                    status=dep.get("status", "active"),
+                    approval=dep.get("approval"),
+                    hypothetical=dep_id in partition.hypothetical,
+                )
+            )
+        edges = sorted(k for k, (kind, _data) in records.items() if kind == "lineage")
         model = ModelResult(
             id=partition.model,
             name=record.get("name", partition.model),
             provider=record.get("provider"),
+            licence=record.get("licence"),
+            owner=record.get("owner"),
             status=model_status(findings, self.fail_on),
             outcomes=worst,
+            deployments=deployments,
+            lineage=self.assembler.path(partition, edges),
         )
-        return PartitionResult(model, findings, counts)
+        waivers = []
+        for key in partition.subjects.get("waiver", []):
+            w = records[key][1]
+            expires = dt.date.fromisoformat(w["expires_at"])
+            waivers.append(
+                WaiverInfo(
+                    id=key,
+                    policy=w["policy"],
+                    subject=w["subject"],
+                    model=partition.model,
+                    reason=w["reason"],
+                    approved_by=w["approved_by"],
+                    granted_at=dt.date.fromisoformat(w["granted_at"]),
+                    expires_at=expires,
+                    expired=waiver_expired(expires, self.as_of),
+                )
+            )
+        hosted = any(d.status == "active" for d in deployments)
+        investigations = [
+            InvestigationInfo(
+                id=key,
+                subject=data["subject"],
+                authority=data["authority"],
+                authority_type=data["authority_type"],
+                allegation=data["allegation"],
+                status=data["status"],
+                opened_at=dt.date.fromisoformat(data["opened_at"]),
+                confidence=data.get("confidence", "declared"),
+                models=[partition.model],
+                hosted_models=[partition.model] if hosted else [],
+            )
+            for key, (kind, data) in sorted(records.items())
+            if kind == "investigation"
+        ]
+        return PartitionResult(model, findings, outcomes, waivers, investigations)
 
 
 def resolve_policies(policies: PolicySet | Iterable[str | Path] | None) -> PolicySet:
@@ -516,20 +593,26 @@ def resolve_policies(policies: PolicySet | Iterable[str | Path] | None) -> Polic
     return load_policies(paths)
 
 
+def resolve_models(registry: Registry, models: list[str] | None = None) -> list[str]:
+    """Sorted ids of ``models`` (default: every model); unknown ids are an error."""
+    with registry.read() as conn:
+        ids = PartitionLoader(conn, dt.date.today(), set()).model_ids(models)
+    if models is not None:
+        unknown = sorted(set(models) - set(ids))
+        if unknown:
+            raise NotFoundError(f"unknown model(s): {', '.join(unknown)}")
+    return ids
+
+
 def iter_partitions(
     registry: Registry,
     compiled: CompiledPolicies,
-    models: list[str] | None = None,
+    ids: list[str],
     extra: list[DeploymentBase] | None = None,
 ) -> Iterator[Partition]:
-    """Stream partitions from the database in chunks."""
+    """Stream the partitions of existing models ``ids`` from the database, in chunks."""
     with registry.read() as conn:
         loader = PartitionLoader(conn, compiled.as_of, compiled.member_fields)
-        ids = loader.model_ids(models)
-        if models is not None:
-            unknown = sorted(set(models) - set(ids))
-            if unknown:
-                raise NotFoundError(f"unknown model(s): {', '.join(unknown)}")
         for start in range(0, len(ids), PARTITION_CHUNK):
             yield from loader.load(ids[start : start + PARTITION_CHUNK], extra)
 
@@ -543,13 +626,26 @@ def build_result(
     models: list[ModelResult] = []
     findings: list[Finding] = []
     counts: dict[Outcome, int] = {o: 0 for o in OUTCOME_ORDER}
+    waivers: dict[str, WaiverInfo] = {}
+    investigations: dict[str, InvestigationInfo] = {}
     for result in results:
         models.append(result.model)
         findings += result.findings
-        for outcome, n in result.counts.items():
-            counts[outcome] += n
+        for outcome in result.outcomes.values():
+            counts[outcome] += 1
+        for waiver in result.waivers:
+            waivers[waiver.id] = waiver
+        for inv in result.investigations:
+            known = investigations.setdefault(
+                inv.id, inv.model_copy(update={"models": [], "hosted_models": []})
+            )
+            known.models += inv.models
+            known.hosted_models += inv.hosted_models
     models.sort(key=lambda m: m.id)
     findings.sort(key=lambda f: (f.model, f.policy, f.subject_kind, f.subject))
+    for inv in investigations.values():
+        inv.models.sort()
+        inv.hosted_models.sort()
     return AuditResult(
         tool_version=__version__,
         as_of=compiled.as_of,
@@ -560,7 +656,67 @@ def build_result(
         policies=policy_catalogue(compiled.policy_set),
         models=models,
         findings=findings,
+        waivers=[waivers[k] for k in sorted(waivers)],
+        investigations=[investigations[k] for k in sorted(investigations)],
     )
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_chunk(ids: list[str]) -> list[PartitionResult]:
+    """Evaluate a chunk of models in a worker process (state inherited through fork)."""
+    state = _WORKER
+    if "evaluate" not in state:
+        state["evaluate"] = PartitionEvaluator(state["compiled"], state["fail_on"])
+        state["registry"] = open_registry(state["url"])
+    out = []
+    for partition in iter_partitions(state["registry"], state["compiled"], ids):
+        out.append(state["evaluate"](partition))
+    return out
+
+
+def _parallel(
+    url: str,
+    compiled: CompiledPolicies,
+    fail_on: Severity,
+    ids: list[str],
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> Iterator[PartitionResult]:
+    """Partition-parallel evaluation in worker processes; any failure fails the run."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    chunks = [ids[i : i + PARTITION_CHUNK] for i in range(0, len(ids), PARTITION_CHUNK)]
+    _WORKER.clear()
+    _WORKER.update(url=url, compiled=compiled, fail_on=fail_on)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_worker_chunk, chunk) for chunk in chunks]
+        try:
+            for chunk, future in zip(chunks, futures, strict=True):
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    raise EngineError(
+                        f"a worker process died while evaluating models {chunk[0]} .. {chunk[-1]}"
+                    ) from None
+                except AigovError:
+                    raise
+                except Exception as exc:
+                    raise EngineError(
+                        f"worker failed on models {chunk[0]} .. {chunk[-1]}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                if progress:
+                    progress(len(chunk))
+                yield from results
+        finally:
+            for future in futures:
+                future.cancel()
+    _WORKER.clear()
 
 
 def audit(
@@ -570,23 +726,50 @@ def audit(
     models: list[str] | None = None,
     *,
     fail_on: Severity | str = Severity.high,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    registry_digest: bool = False,
 ) -> AuditResult:
     """Evaluate ``policies`` (a PolicySet, paths, or None for the shipped library) against
-    the registry (an open Registry or a database URL) as of ``as_of`` (default: today)."""
+    the registry (an open Registry or a database URL) as of ``as_of`` (default: today).
+
+    With ``workers`` > 1, partitions are evaluated in that many processes; the result is
+    the same, byte for byte.
+    """
     fail_on = Severity(fail_on)
     policy_set = resolve_policies(policies)
     compiled = compile_policies(policy_set, as_of or dt.date.today())
     own = not isinstance(registry, Registry)
     reg = open_registry(registry) if own else registry  # type: ignore[arg-type]
     try:
-        evaluate = PartitionEvaluator(compiled, fail_on)
-        results = []
-        for partition in iter_partitions(reg, compiled, models):
-            results.append(evaluate(partition))
-            if progress:
-                progress(1)
-        return build_result(compiled, results, fail_on)
+        digest = compute_registry_digest(reg) if registry_digest else None
+        ids = resolve_models(reg, models)
+        if workers > 1 and len(ids) > PARTITION_CHUNK:
+            url = reg.url.render_as_string(hide_password=False)
+            results = _parallel(url, compiled, fail_on, ids, workers, progress)
+        else:
+            evaluate = PartitionEvaluator(compiled, fail_on)
+
+            def sequential() -> Iterator[PartitionResult]:
+                for partition in iter_partitions(reg, compiled, ids):
+                    yield evaluate(partition)
+                    if progress:
+                        progress(1)
+
+            results = sequential()
+        return build_result(compiled, results, fail_on, digest)
     finally:
         if own:
             reg.close()
+
+
+def compute_registry_digest(registry: Registry) -> str:
+    """A digest of the registry's content: equal exactly when every record is equal."""
+
+    digest = hashlib.sha256()
+    with registry.read() as conn:
+        for kind in KINDS:
+            for record in iter_records(conn, kind):
+                digest.update(kind.encode() + b"\0")
+                digest.update(json.dumps(record_to_data(record), sort_keys=True).encode() + b"\n")
+    return digest.hexdigest()

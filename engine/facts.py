@@ -16,6 +16,7 @@ empty lists are dropped (a missing field is what ``missing`` tests for).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,8 +66,25 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict):
             out.update(_flatten(value, f"{key}__"))
         else:
-            out[engine_field(key)] = value
+            out[engine_field(key)] = engine_number(value)
     return out
+
+
+def engine_number(value: Any) -> Any:
+    """A float the engine's JSON parser reads correctly.
+
+    durable-rules parses an exponent only after a decimal point: ``5.0e+24`` is read, but
+    ``5e+24`` (how Python writes 5e24) silently truncates the message. Such floats are moved
+    to the next representable float, whose shortest form has a decimal point; facts and
+    policy literals go through the same function, so comparisons are unchanged.
+    """
+    if isinstance(value, float) and not isinstance(value, bool):
+        mantissa, _, exponent = repr(value).partition("e")
+        if exponent and "." not in mantissa:
+            return math.nextafter(value, math.inf)
+    elif isinstance(value, list):
+        return [engine_number(v) for v in value]
+    return value
 
 
 def make_fact(fact_type: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -205,8 +223,11 @@ class PartitionLoader:
             loaded.deployments_by_model[loaded.records[dep][1].model].append(dep)  # type: ignore[attr-defined]
         for appr in self._fetch(loaded, "approval", "model", roots):
             loaded.approvals_by_model[loaded.records[appr][1].model].append(appr)  # type: ignore[attr-defined]
-        for record in extra or []:
+        for record in extra or []:  # a proposed deployment replaces a stored one of that id
             loaded.records[record.id] = ("deployment", record)
+            for ids in loaded.deployments_by_model.values():
+                if record.id in ids:
+                    ids.remove(record.id)
             loaded.deployments_by_model[record.model].append(record.id)  # type: ignore[attr-defined]
         waiver_subjects = set(roots)
         for root in roots:

@@ -103,14 +103,80 @@ class Finding(Strict):
     hypothetical: bool = Field(default=False, description="subject is a proposed deployment")
 
 
+class DeploymentInfo(Strict):
+    id: str
+    platform: str
+    region: str
+    environment: str
+    exposure: str
+    status: str
+    approval: str | None = None
+    hypothetical: bool = False
+
+
 class ModelResult(Strict):
     id: str
     name: str
     provider: str | None = None
+    licence: str | None = None
+    owner: str | None = None
     status: str = Field(description="blocked, attention or clean")
     outcomes: dict[str, Outcome] = Field(
         default={}, description="policy id -> worst outcome (policies that apply only)"
     )
+    deployments: list[DeploymentInfo] = []
+    lineage: list[PathStep] = Field(default=[], description="every edge of its ancestry")
+
+
+class WaiverInfo(Strict):
+    """A waiver in the waiver register, with its state as of the audit date."""
+
+    id: str
+    policy: str
+    subject: str
+    model: str
+    reason: str
+    approved_by: str
+    granted_at: dt.date
+    expires_at: dt.date
+    expired: bool
+
+
+class InvestigationInfo(Strict):
+    """An investigation that concerns an audited model, its provider or an ancestor."""
+
+    id: str
+    subject: str
+    authority: str
+    authority_type: str
+    allegation: str
+    status: str
+    opened_at: dt.date
+    confidence: str
+    models: list[str] = Field(description="audited models it touches")
+    hosted_models: list[str] = Field(description="of those, models with an active deployment")
+
+
+class Change(StrEnum):
+    new = "new"
+    resolved = "resolved"
+    persisting = "persisting"
+    newly_waived = "newly_waived"
+    waiver_expired = "waiver_expired"
+    changed = "changed"
+
+
+class DiffEntry(Strict):
+    change: Change
+    finding_id: str
+    policy: str
+    model: str
+    subject_kind: str
+    subject: str
+    before: Outcome | None
+    after: Outcome | None
+    severity: Severity
+    message: str
 
 
 class PolicyInfo(Strict):
@@ -145,6 +211,12 @@ class AuditResult(Strict):
     policies: list[PolicyInfo]
     models: list[ModelResult]
     findings: list[Finding]
+    waivers: list[WaiverInfo] = []
+    investigations: list[InvestigationInfo] = []
+    changes: list[DiffEntry] | None = Field(
+        default=None, description="difference from an earlier run (audit --since)"
+    )
+    since: str | None = Field(default=None, description="the run 'changes' compares with")
 
     def blocking(self, fail_on: Severity | None = None) -> list[Finding]:
         threshold = (fail_on or self.fail_on).rank

@@ -12,9 +12,11 @@ policies; :mod:`engine.policytest` reads them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -373,8 +375,15 @@ def _literal(ctx: _Context, path: tuple[Any, ...], ftype: FieldType, value: Any,
         ctx.error(path, f"expected a date (YYYY-MM-DD) or 'as_of [+|- N d|w]', got {value!r}")
         return None
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            ctx.error(path, f"expected a number, got {value!r}")
+        if isinstance(value, str):  # YAML 1.1 reads 1.0e25 (no exponent sign) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            ctx.error(path, f"expected a finite number, got {value!r}")
             return None
         return value
     if kind == "bool":

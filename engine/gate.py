@@ -1,0 +1,180 @@
+"""The pre-deployment gate: may this model be deployed here?
+
+The proposed deployment is added to the model's partition as a hypothetical fact (it need
+not exist in the registry, and nothing is written), every policy is evaluated, and the
+findings about the model itself or about the proposed deployment decide. Findings about the
+model's other deployments do not block this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from .compile import compile_policies
+from .documents import load_file
+from .errors import InputError, NotFoundError, Problem
+from .evaluate import PartitionEvaluator, iter_partitions, resolve_models, resolve_policies
+from .findings import BLOCKING, Finding, Outcome
+from .interchange import validation_problems
+from .policy import PolicySet, Severity
+from .records import DeploymentBase
+from .registry import Registry, open_registry
+
+EXIT_ALLOW, EXIT_DENY, EXIT_ERROR, EXIT_INDETERMINATE = 0, 1, 2, 3
+
+
+class GateDecision(BaseModel):
+    decision: Literal["ALLOW", "DENY"]
+    exit_code: int
+    reason: str
+    model: str
+    deployment: dict[str, Any]
+    as_of: dt.date
+    fail_on: Severity
+    fail_on_indeterminate: bool
+    policy_digest: str
+    blocking: list[Finding]
+    indeterminate: list[Finding]
+    waived: list[Finding]
+    below_threshold: list[Finding]
+    remediation: dict[str, str]
+
+
+def read_deployment(path: Path) -> DeploymentBase:
+    """A deployment descriptor: one registry deployment record (YAML or JSON), or a registry
+    file holding exactly one deployment."""
+    documents = load_file(path)
+    data = documents[0].data
+    base: tuple[Any, ...] = ()
+    if isinstance(data, dict) and "deployments" in data:
+        items = data.get("deployments") or []
+        if len(items) != 1 or len(documents) != 1:
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        documents[0].start_line,
+                        "a deployment descriptor holds exactly one deployment",
+                    )
+                ]
+            )
+        data, base = items[0], ("deployments", 0)
+    if len(documents) != 1:
+        raise InputError([Problem(str(path), None, "expected one YAML document")])
+    try:
+        return DeploymentBase.model_validate(data)
+    except ValidationError as exc:
+        label = f"deployment '{data.get('id')}'" if isinstance(data, dict) else "deployment"
+        raise InputError(
+            validation_problems(exc, documents[0], base, label), "invalid deployment descriptor"
+        ) from None
+
+
+def proposed_deployment(
+    model: str,
+    platform: str,
+    region: str,
+    environment: str,
+    exposure: str,
+    guardrails: Iterable[str] = (),
+    approval: str | None = None,
+) -> DeploymentBase:
+    try:
+        return DeploymentBase.model_validate(
+            {
+                "id": f"proposed:{model}:{platform}:{region}:{environment}",
+                "model": model,
+                "platform": platform,
+                "region": region,
+                "environment": environment,
+                "exposure": exposure,
+                "status": "planned",
+                "guardrails": list(guardrails),
+                "approval": approval,
+            }
+        )
+    except ValidationError as exc:
+        problems = [
+            Problem("<command line>", None, str(e["msg"]), field=".".join(map(str, e["loc"])))
+            for e in exc.errors()
+        ]
+        raise InputError(problems, "invalid proposed deployment") from None
+
+
+def gate(
+    registry: Registry | str | None,
+    deployment: DeploymentBase,
+    policies: PolicySet | Iterable[str | Path] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    fail_on: Severity | str = Severity.high,
+    fail_on_indeterminate: bool = False,
+) -> GateDecision:
+    """Decide whether ``deployment`` (hypothetical) may go ahead. Raises on any error: the
+    caller must treat an exception as DENY (the CLI exits 2)."""
+    fail_on = Severity(fail_on)
+    policy_set = resolve_policies(policies)
+    compiled = compile_policies(policy_set, as_of or dt.date.today())
+    own = not isinstance(registry, Registry)
+    reg = open_registry(registry) if own else registry  # type: ignore[arg-type]
+    try:
+        ids = resolve_models(reg, [deployment.model])
+        partitions = list(iter_partitions(reg, compiled, ids, [deployment]))
+    except NotFoundError:
+        raise NotFoundError(f"unknown model '{deployment.model}'") from None
+    finally:
+        if own:
+            reg.close()
+    if deployment.approval and deployment.approval not in partitions[0].records:
+        raise NotFoundError(
+            f"deployment names approval '{deployment.approval}', which is not an approval "
+            f"of model '{deployment.model}'"
+        )
+    result = PartitionEvaluator(compiled, fail_on)(partitions[0])
+    relevant = [
+        f
+        for f in result.findings
+        if f.subject == deployment.id
+        or (f.subject_kind == "model" and f.subject == deployment.model)
+    ]
+    blocking = [f for f in relevant if f.outcome in BLOCKING and f.severity.rank >= fail_on.rank]
+    indeterminate = [
+        f
+        for f in relevant
+        if f.outcome == Outcome.indeterminate and f.severity.rank >= fail_on.rank
+    ]
+    waived = [f for f in relevant if f.outcome == Outcome.waived]
+    below = [
+        f for f in relevant if f not in blocking and f not in indeterminate and f not in waived
+    ]
+    if blocking:
+        decision, code = "DENY", EXIT_DENY
+        reason = f"{len(blocking)} finding(s) at or above {fail_on.value}"
+    elif indeterminate and fail_on_indeterminate:
+        decision, code = "DENY", EXIT_INDETERMINATE
+        reason = f"{len(indeterminate)} indeterminate finding(s) at or above {fail_on.value}"
+    else:
+        decision, code = "ALLOW", EXIT_ALLOW
+        reason = "no finding at or above " + fail_on.value
+    by_id = policy_set.by_id()
+    return GateDecision(
+        decision=decision,
+        exit_code=code,
+        reason=reason,
+        model=deployment.model,
+        deployment=deployment.model_dump(mode="json", exclude_none=True),
+        as_of=compiled.as_of,
+        fail_on=fail_on,
+        fail_on_indeterminate=fail_on_indeterminate,
+        policy_digest=policy_set.digest,
+        blocking=blocking,
+        indeterminate=indeterminate,
+        waived=waived,
+        below_threshold=below,
+        remediation={f.policy: by_id[f.policy].doc.remediation for f in relevant},
+    )

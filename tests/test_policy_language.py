@@ -1,0 +1,811 @@
+"""The policy language, end to end through the durable-rules engine.
+
+Every operator and construct has a failing and a passing case; the acceptance scenarios of
+the engine issue (lineage, absence, indeterminate, waiver expiry, rejected policies,
+sandboxed messages, determinism) are here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.compile import compile_policies
+from engine.errors import InputError
+from engine.evaluate import PartitionEvaluator, audit, iter_partitions, resolve_models
+from engine.findings import Finding, Outcome
+from engine.policy import Severity, load_policies
+from engine.registry import open_registry
+from engine.registry_ops import import_paths
+
+AS_OF = dt.date(2025, 6, 1)
+
+BASE = {
+    "providers": [
+        {"id": "openai", "name": "OpenAI"},
+        {"id": "meta", "name": "Meta"},
+        {"id": "acme", "name": "Acme"},
+    ],
+    "terms": [
+        {
+            "id": "openai-tou",
+            "provider": "openai",
+            "kind": "tos",
+            "title": "OpenAI Terms of Use",
+            "clauses": [
+                {
+                    "section": "2(c)(iii)",
+                    "type": "prohibits_competing_use_of_outputs",
+                    "quote": "use output from the Services to develop models that compete",
+                    "ambiguity": "compete is undefined",
+                }
+            ],
+        }
+    ],
+    "models": [
+        {"id": "gpt", "name": "GPT-4o", "provider": "openai"},
+        {
+            "id": "base",
+            "name": "Qwen2.5-7B",
+            "provider": "acme",
+            "licence": "apache-2.0",
+            "training_compute_flop": 5.0e24,
+            "release_date": "2024-09-19",
+        },
+    ],
+}
+
+
+class Evaluation:
+    def __init__(
+        self, outcomes: dict[tuple[str, str], Outcome], findings: dict[tuple[str, str], Finding]
+    ):
+        self.outcomes = outcomes
+        self.findings = findings
+
+    def __getitem__(self, key: tuple[str, str]) -> Outcome:
+        return self.outcomes[key]
+
+    def finding(self, policy: str, subject: str) -> Finding:
+        return self.findings[(policy, subject)]
+
+
+def _merge(*parts: dict) -> dict:
+    out: dict = {}
+    for part in parts:
+        for section, items in part.items():
+            out.setdefault(section, []).extend(items)
+    return out
+
+
+@pytest.fixture
+def evaluate(tmp_path: Path):
+    counter = iter(range(1000))
+
+    def run(policies: str, registry: dict, as_of: dt.date = AS_OF, base: bool = True) -> Evaluation:
+        n = next(counter)
+        pdir = tmp_path / f"policies{n}"
+        pdir.mkdir()
+        (pdir / "p.yaml").write_text(textwrap.dedent(policies))
+        rfile = tmp_path / f"registry{n}.yaml"
+        rfile.write_text(yaml.safe_dump(_merge(BASE, registry) if base else registry))
+        policy_set = load_policies([pdir], include_builtin=False)
+        compiled = compile_policies(policy_set, as_of)
+        evaluator = PartitionEvaluator(compiled, Severity.high)
+        outcomes: dict = {}
+        findings: dict = {}
+        with open_registry(f"sqlite:///{tmp_path / f'r{n}.db'}", create=True) as reg:
+            import_paths(reg, [rfile])
+            for partition in iter_partitions(reg, compiled, resolve_models(reg)):
+                result = evaluator(partition)
+                outcomes.update(result.outcomes)
+                findings.update({(f.policy, f.subject): f for f in result.findings})
+        return Evaluation(outcomes, findings)
+
+    return run
+
+
+def policy(
+    when: str = "",
+    subject: str = "{kind: model}",
+    extra: str = "",
+    pid: str = "T-1",
+    message: str = "{{ model.name }}",
+) -> str:
+    body = textwrap.indent(textwrap.dedent(when).strip(), "      ") if when else ""
+    return (
+        "policies:\n"
+        f"  - id: {pid}\n"
+        "    title: test\n"
+        "    description: test policy\n"
+        "    family: governance\n"
+        "    severity: high\n"
+        "    remediation: fix it\n"
+        f'    message: "{message}"\n'
+        f"    subject: {subject}\n"
+        + (f"    when:\n{body}\n" if body else "")
+        + textwrap.indent(textwrap.dedent(extra), "    ")
+    )
+
+
+def models(*items: dict) -> dict:
+    return {"models": [{"provider": "acme", "name": m["id"], **m} for m in items]}
+
+
+# ----------------------------------------------------------------------------- operators
+
+OPERATOR_CASES = [
+    # (where on the model, failing model fields, passing model fields)
+    ("{licence: mit}", {"licence": "mit"}, {"licence": "apache-2.0"}),
+    ("{licence: {eq: mit}}", {"licence": "mit"}, {"licence": "apache-2.0"}),
+    ("{licence: {ne: mit}}", {"licence": "apache-2.0"}, {"licence": "mit"}),
+    ("{licence: {in: [mit, bsd-3-clause]}}", {"licence": "bsd-3-clause"}, {"licence": "gpl-3.0"}),
+    ("{licence: {not_in: [mit, bsd-3-clause]}}", {"licence": "gpl-3.0"}, {"licence": "mit"}),
+    ("{name: {regex: '^Llama'}}", {"name": "Llama-3.1-Acme"}, {"name": "Acme-Llama"}),
+    ("{name: {regex: '(?i)llama'}}", {"name": "my-LLAMA-tune"}, {"name": "qwen"}),
+    ("{name: {regex: 'v\\d+\\.\\d+$'}}", {"name": "model v1.2"}, {"name": "model v1.2-rc"}),
+    ("{owner: {exists: true}}", {"owner": "team@x"}, {}),
+    ("{owner: {missing: true}}", {}, {"owner": "team@x"}),
+    (
+        "{training_compute_flop: {gt: 1.0e25}}",
+        {"training_compute_flop": 3.0e25},
+        {"training_compute_flop": 1.0e25},
+    ),
+    (
+        "{training_compute_flop: {ge: 1.0e25}}",
+        {"training_compute_flop": 1.0e25},
+        {"training_compute_flop": 9.0e24},
+    ),
+    (
+        "{training_compute_flop: {lt: 1.0e23}}",
+        {"training_compute_flop": 1.0e22},
+        {"training_compute_flop": 1.0e23},
+    ),
+    (
+        "{training_compute_flop: {le: 1.0e23}}",
+        {"training_compute_flop": 1.0e23},
+        {"training_compute_flop": 2.0e23},
+    ),
+    (
+        "{release_date: {lt: 2025-01-01}}",
+        {"release_date": "2024-12-31"},
+        {"release_date": "2025-01-01"},
+    ),
+    (
+        "{release_date: {ge: as_of - 30d}}",
+        {"release_date": "2025-05-02"},
+        {"release_date": "2025-05-01"},
+    ),
+    ("{release_date: {gt: as_of}}", {"release_date": "2025-06-02"}, {"release_date": "2025-06-01"}),
+    ("{tags: {contains: gpai}}", {"tags": ["x", "gpai"]}, {"tags": ["x"]}),
+    ("{is_gpai: true}", {"is_gpai": True}, {"is_gpai": False}),
+    ("{weights: {ne: open}}", {"weights": "gated"}, {"weights": "open"}),
+    (
+        "{any: [{licence: mit}, {owner: {missing: true}}]}",
+        {"licence": "mit", "owner": "o"},
+        {"licence": "apache-2.0", "owner": "o"},
+    ),
+    (
+        "{all: [{licence: mit}, {owner: {exists: true}}]}",
+        {"licence": "mit", "owner": "o"},
+        {"licence": "mit"},
+    ),
+    ("{not: {licence: mit}}", {}, {"licence": "mit"}),
+    ("{not: {name: {regex: '^Llama'}}}", {"name": "Acme"}, {"name": "Llama-x"}),
+]
+
+
+@pytest.mark.parametrize(("where", "failing", "passing"), OPERATOR_CASES)
+def test_field_operator(evaluate, where: str, failing: dict, passing: dict) -> None:
+    """The operator in the subject filter decides applicability; 'when' always holds."""
+    result = evaluate(
+        policy(subject=f"{{kind: model, where: {where}}}", when="test: {model.id: {exists: true}}"),
+        models({"id": "bad", **failing}, {"id": "good", **passing}),
+    )
+    assert result["T-1", "bad"] == Outcome.fail
+    assert result["T-1", "good"] == Outcome.not_applicable
+
+
+@pytest.mark.parametrize(("where", "failing", "passing"), OPERATOR_CASES)
+def test_field_operator_under_exists(evaluate, where: str, failing: dict, passing: dict) -> None:
+    """The same operators inside an 'exists' binding joined to the subject."""
+    rules = policy(
+        when=f"""
+    exists:
+      as: other
+      kind: model
+      where: {{all: [{{id: {{ref: model.id}}}}, {where}]}}
+    """
+    )
+    result = evaluate(rules, models({"id": "bad", **failing}, {"id": "good", **passing}))
+    assert result["T-1", "bad"] == Outcome.fail
+    assert result["T-1", "good"] == Outcome.passed
+
+
+def test_field_tests_in_when_fail_and_pass(evaluate) -> None:
+    result = evaluate(
+        policy("test: {model.licence: {in: [cc-by-nc-4.0]}, model.owner: {missing: true}}"),
+        models(
+            {"id": "bad", "licence": "cc-by-nc-4.0"},
+            {"id": "good", "licence": "cc-by-nc-4.0", "owner": "o"},
+        ),
+    )
+    assert result["T-1", "bad"] == Outcome.fail
+    assert result["T-1", "good"] == Outcome.passed
+
+
+def test_ne_on_a_missing_field_is_false_but_not_eq_is_true(evaluate) -> None:
+    ne = evaluate(policy("test: {model.licence: {ne: mit}}"), models({"id": "nolicence"}))
+    assert ne["T-1", "nolicence"] == Outcome.passed
+    negated = evaluate(policy("not: {test: {model.licence: mit}}"), models({"id": "nolicence"}))
+    assert negated["T-1", "nolicence"] == Outcome.fail
+
+
+# ----------------------------------------------------------------------------- joins
+
+
+INVESTIGATION_POLICY = policy(
+    subject="{as: dep, kind: deployment, where: {status: active}}",
+    when="""
+    exists:
+      as: inv
+      kind: investigation
+      where: {subject: {ref: model.provider}, status: {in: [open, reported]}}
+    """,
+    message="{{ dep.id }} while {{ inv.authority }} investigates",
+)
+
+
+def _deployments(*deps: dict) -> dict:
+    return {
+        "deployments": [
+            {"platform": "azure", "region": "eastus", "environment": "prod", **d} for d in deps
+        ]
+    }
+
+
+def test_join_between_deployment_and_investigation(evaluate) -> None:
+    registry = _merge(
+        models({"id": "m"}, {"id": "n", "provider": "meta"}),
+        _deployments({"id": "d-m", "model": "m"}, {"id": "d-n", "model": "n"}),
+        {
+            "investigations": [
+                {
+                    "id": "inv-1",
+                    "subject": "acme",
+                    "authority": "Garante",
+                    "authority_type": "regulator",
+                    "allegation": "privacy",
+                    "status": "open",
+                    "opened_at": "2025-01-30",
+                },
+                {
+                    "id": "inv-2",
+                    "subject": "meta",
+                    "authority": "Court",
+                    "authority_type": "court",
+                    "allegation": "old",
+                    "status": "closed_unsubstantiated",
+                    "opened_at": "2020-01-01",
+                },
+            ]
+        },
+    )
+    result = evaluate(INVESTIGATION_POLICY, registry)
+    assert result["T-1", "d-m"] == Outcome.fail
+    assert result["T-1", "d-n"] == Outcome.passed
+    finding = result.finding("T-1", "d-m")
+    assert finding.message == "d-m while Garante investigates"
+    ids = {r.id for r in finding.evidence[0].records}
+    assert {"d-m", "m", "inv-1"} <= ids
+
+
+def test_all_any_not_across_records(evaluate) -> None:
+    rules = policy(
+        subject="{as: dep, kind: deployment}",
+        when="""
+        all:
+          - exists: {as: appr, kind: approval, where: {id: {ref: dep.approval}}}
+          - any:
+              - test: {appr.status: {in: [suspended, revoked]}}
+              - test: {appr.expires_at: {lt: as_of}}
+          - not:
+              test: {dep.environment: dev}
+        """,
+    )
+    approvals = {
+        "approvals": [
+            {
+                "id": "a-revoked",
+                "model": "m",
+                "approver": "b",
+                "granted_at": "2025-01-01",
+                "status": "revoked",
+            },
+            {
+                "id": "a-expired",
+                "model": "m",
+                "approver": "b",
+                "granted_at": "2024-01-01",
+                "expires_at": "2025-05-31",
+            },
+            {
+                "id": "a-good",
+                "model": "m",
+                "approver": "b",
+                "granted_at": "2025-01-01",
+                "expires_at": "2026-01-01",
+            },
+        ]
+    }
+    registry = _merge(
+        models({"id": "m"}),
+        approvals,
+        _deployments(
+            {"id": "d1", "model": "m", "approval": "a-revoked"},
+            {"id": "d2", "model": "m", "approval": "a-expired"},
+            {"id": "d3", "model": "m", "approval": "a-good"},
+            {"id": "d4", "model": "m", "approval": "a-revoked", "environment": "dev"},
+        ),
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "d1"] == Outcome.fail
+    assert result["T-1", "d2"] == Outcome.fail
+    assert result["T-1", "d3"] == Outcome.passed
+    assert result["T-1", "d4"] == Outcome.passed
+
+
+# ----------------------------------------------------------------------------- absence
+
+COVERAGE_POLICY = policy(
+    subject="{as: dep, kind: deployment, where: {environment: prod}}",
+    when="""
+    absent:
+      as: appr
+      kind: approval
+      where:
+        status: {in: [approved, conditional]}
+        expires_at: {ge: as_of}
+        scope.platforms: {contains: {ref: dep.platform}}
+        scope.regions: {contains: {ref: dep.region}}
+        scope.environments: {contains: {ref: dep.environment}}
+    """,
+)
+
+
+def _approval(**fields) -> dict:
+    scope = {"platforms": ["azure"], "regions": ["eastus"], "environments": ["prod"]}
+    scope.update(fields.pop("scope", {}))
+    return {
+        "approvals": [
+            {
+                "id": "a",
+                "model": "m",
+                "approver": "board",
+                "granted_at": "2025-01-01",
+                "expires_at": "2026-01-01",
+                "scope": scope,
+                **fields,
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("approval", "expected"),
+    [
+        (None, Outcome.fail),
+        (_approval(scope={"regions": ["westeurope"]}), Outcome.fail),
+        (_approval(), Outcome.passed),
+        (_approval(expires_at="2025-05-31"), Outcome.fail),  # expired the day before as_of
+        (_approval(expires_at="2025-06-01"), Outcome.passed),  # valid through its last day
+        (_approval(status="suspended"), Outcome.fail),
+        (_approval(scope={"environments": ["staging"]}), Outcome.fail),
+    ],
+    ids=[
+        "none",
+        "other-region",
+        "covering",
+        "expired-yesterday",
+        "expires-today",
+        "suspended",
+        "other-environment",
+    ],
+)
+def test_absence_of_a_covering_approval(evaluate, approval: dict | None, expected: Outcome) -> None:
+    registry = _merge(
+        models({"id": "m"}),
+        approval or {},
+        _deployments(
+            {"id": "d", "model": "m"}, {"id": "d-dev", "model": "m", "environment": "dev"}
+        ),
+    )
+    result = evaluate(COVERAGE_POLICY, registry)
+    assert result["T-1", "d"] == expected
+    assert result["T-1", "d-dev"] == Outcome.not_applicable
+    if expected == Outcome.fail:
+        absent = result.finding("T-1", "d").absent
+        assert (
+            absent and "approval" in absent[0] and "scope.regions contains dep.region" in absent[0]
+        )
+
+
+def test_negated_list_join(evaluate) -> None:
+    """A required guardrail the deployment lacks: not (list contains a joined value)."""
+    rules = policy(
+        subject="{as: dep, kind: deployment}",
+        when="""
+        all:
+          - exists: {as: cond, kind: approval_condition, where: {type: requires_guardrail}}
+          - exists: {as: appr, kind: approval, where: {id: {ref: cond.approval}}}
+          - test: {appr.id: {eq: {ref: dep.approval}}}
+          - not:
+              test: {dep.guardrails: {contains: {ref: cond.value}}}
+        """,
+    )
+    registry = _merge(
+        models({"id": "m"}),
+        _approval(conditions=[{"type": "requires_guardrail", "value": "content-safety"}]),
+        _deployments(
+            {"id": "with", "model": "m", "approval": "a", "guardrails": ["content-safety", "pii"]},
+            {"id": "without", "model": "m", "approval": "a", "guardrails": ["pii"]},
+            {"id": "none", "model": "m", "approval": "a"},
+        ),
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "with"] == Outcome.passed
+    assert result["T-1", "without"] == Outcome.fail
+    assert result["T-1", "none"] == Outcome.fail
+
+
+# ----------------------------------------------------------------------------- lineage
+
+LINEAGE_POLICY = policy(
+    when="""
+    all:
+      - lineage:
+          as: teacher
+          kind: model
+          via: [generated_by, finetune, quantized, merge, trained_on, derived_from]
+      - exists:
+          as: clause
+          kind: clause
+          where: {type: prohibits_competing_use_of_outputs, provider: {ref: teacher.provider}}
+    """,
+)
+
+
+def test_lineage_four_hops_with_the_full_path(evaluate) -> None:
+    registry = _merge(
+        {
+            "datasets": [
+                {"id": "synth", "name": "synthetic chats", "synthetic": True, "generators": ["gpt"]}
+            ]
+        },
+        models({"id": "ft"}, {"id": "q"}, {"id": "merged"}, {"id": "clean"}),
+        {
+            "lineage": [
+                {"id": "e1", "child": "ft", "parent": "synth", "relation": "finetune"},
+                {"id": "e2", "child": "q", "parent": "ft", "relation": "quantized"},
+                {"id": "e3", "child": "merged", "parent": "q", "relation": "merge"},
+                {"id": "e4", "child": "merged", "parent": "base", "relation": "merge"},
+                {"id": "e5", "child": "clean", "parent": "base", "relation": "finetune"},
+            ]
+        },
+    )
+    result = evaluate(LINEAGE_POLICY, registry)
+    assert result["T-1", "merged"] == Outcome.fail
+    assert result["T-1", "clean"] == Outcome.passed
+    finding = result.finding("T-1", "merged")
+    path = finding.evidence[0].path
+    assert [s.edge for s in path] == ["e3", "e2", "e1", "synth~generated_by~gpt"]
+    assert [(s.child, s.relation, s.parent) for s in path] == [
+        ("merged", "merge", "q"),
+        ("q", "quantized", "ft"),
+        ("ft", "finetune", "synth"),
+        ("synth", "generated_by", "gpt"),
+    ]
+    assert {r.id for r in finding.evidence[0].records} >= {"merged", "gpt", "openai-tou#clauses[0]"}
+
+
+def test_lineage_respects_the_relations_named(evaluate) -> None:
+    registry = _merge(
+        models({"id": "student"}),
+        {"lineage": [{"child": "student", "parent": "gpt", "relation": "distillation"}]},
+    )
+    result = evaluate(LINEAGE_POLICY, registry)  # distillation is not in 'via'
+    assert result["T-1", "student"] == Outcome.passed
+
+
+def test_lineage_cycle_terminates_and_is_reported(evaluate, tmp_path: Path) -> None:
+    registry = _merge(
+        models({"id": "a"}, {"id": "b"}, {"id": "c"}),
+        {
+            "lineage": [
+                {"child": "a", "parent": "b", "relation": "finetune"},
+                {"child": "b", "parent": "c", "relation": "merge"},
+                {"child": "c", "parent": "a", "relation": "quantized"},
+                {"child": "c", "parent": "gpt", "relation": "trained_on_outputs"},
+            ]
+        },
+    )
+    result = evaluate(
+        LINEAGE_POLICY.replace("derived_from]", "derived_from, trained_on_outputs]"), registry
+    )
+    assert result["T-1", "a"] == Outcome.fail  # found through the cycle, which terminated
+    pdir = tmp_path / "builtin-only"
+    pdir.mkdir()
+    (pdir / "p.yaml").write_text(policy("test: {model.id: nothing}", pid="NOOP"))
+    rfile = tmp_path / "cycle.yaml"
+    rfile.write_text(yaml.safe_dump(_merge(BASE, registry)))
+    with open_registry(f"sqlite:///{tmp_path / 'cycle.db'}", create=True) as reg:
+        import_paths(reg, [rfile])
+        audited = audit(reg, load_policies([pdir]), AS_OF)
+    cycle = [f for f in audited.findings if f.policy == "AIGOV-LINEAGE-CYCLE"]
+    assert {f.subject for f in cycle} == {"a", "b", "c"}
+    assert "a, b, c" in cycle[0].message
+
+
+# ----------------------------------------------------------------------------- derivations
+
+
+def test_derivation_feeds_another_policy_with_path_and_support(evaluate) -> None:
+    rules = textwrap.dedent("""
+    derivations:
+      - id: restricted_outputs_in_lineage
+        description: restricted outputs upstream
+        fields: {teacher: teacher.id, section: clause.section}
+        when:
+          all:
+            - lineage: {as: teacher, kind: model, via: [distillation, finetune]}
+            - exists: {as: clause, kind: clause,
+                       where: {type: prohibits_competing_use_of_outputs,
+                               provider: {ref: teacher.provider}}}
+    """) + policy(
+        when="exists: {as: r, kind: restricted_outputs_in_lineage}",
+        message="{{ model.name }} uses outputs of {{ r.teacher }} ({{ r.section }})",
+    )
+    registry = _merge(
+        models({"id": "student"}, {"id": "grandchild"}),
+        {
+            "lineage": [
+                {"id": "d1", "child": "student", "parent": "gpt", "relation": "distillation"},
+                {"id": "f1", "child": "grandchild", "parent": "student", "relation": "finetune"},
+            ]
+        },
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "grandchild"] == Outcome.fail
+    assert result["T-1", "base"] == Outcome.passed
+    finding = result.finding("T-1", "grandchild")
+    assert finding.message == "grandchild uses outputs of gpt (2(c)(iii))"
+    assert [s.edge for s in finding.evidence[0].path] == ["f1", "d1"]
+    roles = {r.role: r.id for r in finding.evidence[0].records}
+    assert roles["r.teacher"] == "gpt"
+    assert roles["r.clause"] == "openai-tou#clauses[0]"
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def test_review_if_turns_a_match_into_review(evaluate) -> None:
+    rules = LINEAGE_POLICY.replace(
+        "derived_from]", "derived_from, distillation]"
+    ) + textwrap.indent("review_if:\n  test: {clause.ambiguity: {exists: true}}\n", "    ")
+    registry = _merge(
+        models({"id": "student"}),
+        {"lineage": [{"child": "student", "parent": "gpt", "relation": "distillation"}]},
+    )
+    assert evaluate(rules, registry)["T-1", "student"] == Outcome.review
+    unambiguous = _merge(registry)
+    base = dict(BASE)
+    terms = [
+        dict(
+            BASE["terms"][0],
+            clauses=[{k: v for k, v in BASE["terms"][0]["clauses"][0].items() if k != "ambiguity"}],
+        )
+    ]
+    result = evaluate(
+        rules,
+        _merge({k: v for k, v in base.items() if k != "terms"}, {"terms": terms}, unambiguous),
+        base=False,
+    )
+    assert result["T-1", "student"] == Outcome.fail
+
+
+def test_outcome_review_policy(evaluate) -> None:
+    rules = policy("test: {model.licence: cc-by-nc-4.0}", extra="outcome: review\n")
+    result = evaluate(rules, models({"id": "nc", "licence": "cc-by-nc-4.0"}))
+    assert result["T-1", "nc"] == Outcome.review
+
+
+def test_required_field_missing_is_indeterminate_not_pass(evaluate) -> None:
+    rules = policy(
+        "test: {model.licence: {in: [cc-by-nc-4.0]}}", extra="requires: [model.licence]\n"
+    )
+    result = evaluate(rules, models({"id": "nolicence"}, {"id": "ok", "licence": "mit"}))
+    assert result["T-1", "nolicence"] == Outcome.indeterminate
+    assert result.finding("T-1", "nolicence").missing == ["model.licence"]
+    assert result["T-1", "ok"] == Outcome.passed
+
+
+def test_alleged_facts_can_be_distinguished(evaluate) -> None:
+    rules = policy(
+        """
+    lineage: {as: teacher, kind: model, via: [distillation],
+              where: {provider: openai}}
+    """,
+        extra="""
+    review_if:
+      exists: {as: edge, kind: lineage,
+               where: {child: {ref: model.id}, parent: {ref: teacher.id}, confidence: alleged}}
+    """,
+    )
+    registry = _merge(
+        models({"id": "alleged"}, {"id": "declared"}),
+        {
+            "lineage": [
+                {
+                    "child": "alleged",
+                    "parent": "gpt",
+                    "relation": "distillation",
+                    "confidence": "alleged",
+                },
+                {"child": "declared", "parent": "gpt", "relation": "distillation"},
+            ]
+        },
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "alleged"] == Outcome.review
+    assert result["T-1", "declared"] == Outcome.fail
+
+
+# ----------------------------------------------------------------------------- waivers
+
+
+@pytest.mark.parametrize(
+    ("as_of", "outcome", "expired_finding"),
+    [
+        (dt.date(2025, 6, 30), Outcome.waived, False),  # expires_at - 1 day
+        (dt.date(2025, 7, 1), Outcome.waived, False),  # on expires_at: still valid
+        (dt.date(2025, 7, 2), Outcome.fail, True),  # expires_at + 1 day
+    ],
+)
+def test_waiver_expiry_boundary(
+    tmp_path: Path, as_of: dt.date, outcome: Outcome, expired_finding: bool
+) -> None:
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "p.yaml").write_text(policy("test: {model.owner: {missing: true}}", pid="GOV-9"))
+    registry = _merge(
+        BASE,
+        models({"id": "m"}),
+        {
+            "waivers": [
+                {
+                    "id": "w1",
+                    "policy": "GOV-9",
+                    "subject": "m",
+                    "reason": "owner being hired",
+                    "approved_by": "cto",
+                    "granted_at": "2025-01-01",
+                    "expires_at": "2025-07-01",
+                }
+            ]
+        },
+    )
+    rfile = tmp_path / "r.yaml"
+    rfile.write_text(yaml.safe_dump(registry))
+    with open_registry(f"sqlite:///{tmp_path / 'w.db'}", create=True) as reg:
+        import_paths(reg, [rfile])
+        result = audit(reg, load_policies([pdir]), as_of)
+    by_policy = {(f.policy, f.subject): f for f in result.findings}
+    finding = by_policy[("GOV-9", "m")]
+    assert finding.outcome == outcome
+    assert finding.waiver is not None and finding.waiver.id == "w1"
+    assert finding.waiver.expired is expired_finding
+    assert (("AIGOV-WAIVER-EXPIRED", "w1") in by_policy) is expired_finding
+
+
+# ----------------------------------------------------------------------------- rejected policies
+
+
+BAD_POLICIES = [
+    (
+        "subject: {as: dep, kind: deployment, where: {enviroment: prod}}",
+        "",
+        "deployment has no field 'enviroment' (did you mean 'environment'?)",
+    ),
+    ("{kind: model}", "test: {model.name: {regex: '^Llama('}}", "invalid regex"),
+    ("{kind: model}", "test: {model.name: {regex: '(?<=a)b'}}", "cannot run in the rules engine"),
+    ("{kind: model}", "test: {model.weights: semi-open}", "'semi-open' is not one of"),
+    ("{kind: model}", "test: {model.release_date: {gt: 5}}", "expected a date"),
+    ("{kind: model}", "test: {model.name: {between: [1, 2]}}", "unknown operator 'between'"),
+    ("{kind: model}", "exists: {as: x, kind: modle}", "unknown record kind 'modle'"),
+    ("{kind: model}", "test: {nobody.name: x}", "'nobody' is not bound here"),
+    ("{kind: model}", "test: {model.name: {eq: {ref: model.release_date}}}", "cannot compare"),
+]
+
+
+@pytest.mark.parametrize(("subject", "when", "message"), BAD_POLICIES)
+def test_invalid_policy_is_rejected_with_file_and_line(
+    tmp_path: Path, subject: str, when: str, message: str
+) -> None:
+    text = policy(when, subject=subject if subject.startswith("{") else "{kind: model}")
+    if not subject.startswith("{"):
+        text = text.replace("    subject: {kind: model}", "    " + subject)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_policies([tmp_path], include_builtin=False)
+    rendered = caught.value.render()
+    assert message in rendered
+    line = int(rendered.split(f"{path}:")[1].split(":")[0])
+    assert line >= 9  # the subject/when lines, not the top of the file
+    assert "policy 'T-1'" in rendered
+
+
+def test_template_errors_and_unknown_names_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(policy("test: {model.id: x}", message="{{ model.name "))
+    (tmp_path / "b.yaml").write_text(
+        policy("test: {model.id: x}", pid="T-2", message="{{ modle.name }}")
+    )
+    with pytest.raises(InputError) as caught:
+        load_policies([tmp_path], include_builtin=False)
+    rendered = caught.value.render()
+    assert "2 errors" in rendered
+    assert "a.yaml:8: policy 'T-1': field 'message': template syntax error" in rendered
+    assert (
+        "b.yaml:8: policy 'T-2': field 'message': template uses unknown name(s) modle" in rendered
+    )
+
+
+def test_duplicate_policy_ids_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(policy("test: {model.id: x}"))
+    (tmp_path / "b.yaml").write_text(policy("test: {model.id: y}"))
+    with pytest.raises(InputError, match="duplicate policy id"):
+        load_policies([tmp_path], include_builtin=False)
+
+
+def test_message_template_cannot_reach_python_internals(evaluate) -> None:
+    result = evaluate(
+        policy(
+            "test: {model.id: m}",
+            message="x{{ ''.__class__.__mro__ }}{{ model.__class__ }}{{ model.name }}",
+        ),
+        models({"id": "m"}),
+    )
+    message = result.finding("T-1", "m").message
+    assert "<class" not in message and "object" not in message
+    assert message == "test (message template error: SecurityError)"
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_two_audits_give_identical_json(tmp_path: Path) -> None:
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "a.yaml").write_text(COVERAGE_POLICY)
+    (pdir / "b.yaml").write_text(LINEAGE_POLICY.replace("id: T-1", "id: T-2"))
+    rfile = tmp_path / "r.yaml"
+    rfile.write_text(
+        yaml.safe_dump(
+            _merge(
+                BASE,
+                models({"id": "m"}, {"id": "s"}),
+                _deployments({"id": "d", "model": "m"}),
+                {"lineage": [{"child": "s", "parent": "base", "relation": "finetune"}]},
+            )
+        )
+    )
+    with open_registry(f"sqlite:///{tmp_path / 'd.db'}", create=True) as reg:
+        import_paths(reg, [rfile])
+        first = audit(reg, load_policies([pdir]), AS_OF).model_dump_json()
+        second = audit(reg, load_policies([pdir]), AS_OF).model_dump_json()
+    assert first == second
+    assert '"T-1"' in first and '"T-2"' in first
