@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import IO, TYPE_CHECKING
 
-from engine.findings import AuditResult
+if TYPE_CHECKING:  # only for annotations: importing the engine's models costs start-up time
+    from engine.findings import AuditResult
+    from engine.spool import ResultView
 
 
 @dataclass(frozen=True)
@@ -26,12 +29,28 @@ class Renderer:
         render: Callable[[AuditResult], str] = getattr(import_module(self.module), self.function)
         return render(result)
 
+    def write(self, view: ResultView, out: IO[str]) -> None:
+        """Write the report for ``view`` (an AuditResult or a spooled result). Modules with a
+        ``write(view, out)`` stream; the others render the materialised result."""
+        module = import_module(self.module)
+        stream = getattr(module, "write", None)
+        if stream is not None:
+            stream(view, out)
+        else:
+            out.write(self.render(view.result()))
+
 
 RENDERERS: dict[str, Renderer] = {
     r.name: r
     for r in (
         Renderer("text", "reports.text", "render", ".txt", "summary table and failing findings"),
         Renderer("json", "reports.json_report", "render", ".json", "the AuditResult (versioned)"),
+        Renderer("html", "reports.html", "render", ".html", "self-contained report for auditors"),
+        Renderer("sarif", "reports.sarif", "render", ".sarif", "SARIF 2.1.0, one rule per policy"),
+        Renderer("junit", "reports.junit", "render", ".xml", "JUnit XML for CI test reporters"),
+        Renderer(
+            "markdown", "reports.markdown", "render", ".md", "summary for a pull-request comment"
+        ),
     )
 }
 

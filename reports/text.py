@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from typing import IO
 
 from engine.console import style, table
 from engine.findings import BLOCKING, AuditResult, Finding, Outcome
 from engine.policy import Family, Severity
+from engine.spool import ResultView, as_view
 
 SEVERITY_COLOUR = {
     "critical": "red",
@@ -35,57 +38,80 @@ def finding_line(finding: Finding) -> str:
     return f"{severity} {outcome:<13} {finding.policy:<22} {subject}: {finding.message}{extra}"
 
 
-def render(result: AuditResult) -> str:
-    by_severity: Counter[tuple[Outcome, Severity]] = Counter(
-        (f.outcome, f.severity) for f in result.findings
-    )
-    by_family: Counter[tuple[Outcome, Family]] = Counter(
-        (f.outcome, f.family) for f in result.findings
-    )
+def write(source: AuditResult | ResultView, out: IO[str]) -> None:
+    """The summary table, the blocked models and every non-pass finding (streamed)."""
+    view = as_view(source)
+    by_severity: Counter[tuple[Outcome, Severity]] = Counter()
+    by_family: Counter[tuple[Outcome, Family]] = Counter()
+    per_model: Counter[str] = Counter()
+    threshold = view.fail_on.rank
+    blocking = fail_review = 0
+    for f in view.iter_findings():
+        by_severity[(f.outcome, f.severity)] += 1
+        by_family[(f.outcome, f.family)] += 1
+        if f.outcome in BLOCKING:
+            fail_review += 1
+            if f.severity.rank >= threshold:
+                per_model[f.model] += 1
+                blocking += 1
     severities = list(Severity)
-    families = sorted({f.family for f in result.findings}, key=lambda f: list(Family).index(f))
-    lines = [
-        f"aigov audit as of {result.as_of}: {len(result.models)} models, "
-        f"{len(result.policies)} policies (policy set {result.policy_digest[:12]}"
-        + (f", registry {result.registry_digest[:12]}" if result.registry_digest else "")
-        + f"); blocking at {result.fail_on.value} and above",
-        "",
+    families = [f for f in Family if any(by_family[(o, f)] for o in SHOWN)]
+    models = 0
+    blocked: list[tuple[str, str]] = []
+    for model in view.iter_models():
+        models += 1
+        if model.status == "blocked":
+            blocked.append((model.id, model.name))
+    out.write(
+        f"aigov audit as of {view.as_of}: {models} models, "
+        f"{len(view.policies)} policies (policy set {view.policy_digest[:12]}"
+        + (f", registry {view.registry_digest[:12]}" if view.registry_digest else "")
+        + f"); blocking at {view.fail_on.value} and above\n\n"
+    )
+    out.write(
         table(
             ["OUTCOME", *[s.value for s in severities], "TOTAL"],
             [
-                [o.value, *[by_severity[(o, s)] for s in severities], result.counts.get(o, 0)]
+                [o.value, *[by_severity[(o, s)] for s in severities], view.counts.get(o, 0)]
                 for o in SHOWN
             ],
-        ),
-        f"pass: {result.counts.get(Outcome.passed, 0)}, "
-        f"not applicable: {result.counts.get(Outcome.not_applicable, 0)}",
-    ]
+        )
+        + "\n"
+    )
+    out.write(
+        f"pass: {view.counts.get(Outcome.passed, 0)}, "
+        f"not applicable: {view.counts.get(Outcome.not_applicable, 0)}\n"
+    )
     if families:
-        lines += [
-            "",
-            table(
+        out.write(
+            "\n"
+            + table(
                 ["FAMILY", *[o.value for o in SHOWN]],
                 [[f.value, *[by_family[(o, f)] for o in SHOWN]] for f in families],
-            ),
-        ]
-    blocked = [m for m in result.models if m.status == "blocked"]
-    lines += ["", f"Blocked models: {len(blocked)} of {len(result.models)}"]
-    per_model = Counter(f.model for f in result.blocking())
-    for model in blocked:
-        lines.append(f"  {model.id} ({model.name}): {per_model[model.id]} blocking findings")
-    shown = [f for f in result.findings if f.outcome in SHOWN]
-    if shown:
-        order = {o: i for i, o in enumerate(SHOWN)}
-        shown.sort(key=lambda f: (order[f.outcome], -f.severity.rank, f.model, f.policy, f.subject))
-        lines += ["", "Findings:"]
-        lines += [f"  {finding_line(f)}" for f in shown]
+            )
+            + "\n"
+        )
+    out.write(f"\nBlocked models: {len(blocked)} of {models}\n")
+    for model_id, name in blocked:
+        out.write(f"  {model_id} ({name}): {per_model[model_id]} blocking findings\n")
+    if not any(by_severity.values()):
+        out.write("\nNo findings.\n")
     else:
-        lines += ["", "No findings."]
-    blocking = result.blocking()
+        out.write("\nFindings:\n")
+        # Worst outcome first; within an outcome the stored order (model, policy, subject).
+        for outcome in SHOWN:
+            shown = [f for f in view.iter_findings() if f.outcome == outcome]
+            shown.sort(key=lambda f: -f.severity.rank)
+            for finding in shown:
+                out.write(f"  {finding_line(finding)}\n")
     verdict = "FAIL" if blocking else "PASS"
-    lines += [
-        "",
-        f"{verdict}: {len(blocking)} findings at or above {result.fail_on.value} "
-        f"({sum(1 for f in result.findings if f.outcome in BLOCKING)} fail/review in total)",
-    ]
-    return "\n".join(lines) + "\n"
+    out.write(
+        f"\n{verdict}: {blocking} findings at or above {view.fail_on.value} "
+        f"({fail_review} fail/review in total)\n"
+    )
+
+
+def render(result: AuditResult | ResultView) -> str:
+    buffer = io.StringIO()
+    write(result, buffer)
+    return buffer.getvalue()

