@@ -126,12 +126,22 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
     """Import registry files (YAML/JSON; directories recursively), atomically.
 
     All files are validated first; any error (reported with file:line, record and field)
-    imports nothing. Re-importing unchanged records changes nothing.
+    imports nothing. Re-importing unchanged records changes nothing. --dry-run reports what
+    would change (against an empty registry when the database does not exist yet).
     """
+    from .errors import MissingDatabaseError
     from .registry import open_registry
     from .registry_ops import import_paths
 
-    with open_registry(db, create=not dry_run) as reg:
+    try:
+        reg = open_registry(db, create=not dry_run)
+    except MissingDatabaseError:
+        if not dry_run:
+            raise
+        # Nothing to compare with yet: validate against an empty registry, create no file.
+        reg = open_registry("sqlite://", create=True)
+        click.echo("no registry database yet: validating against an empty registry", err=True)
+    with reg:
         report = import_paths(reg, list(paths), dry_run=dry_run)
     if fmt == "json":
         click.echo(report.model_dump_json(indent=2))
@@ -415,14 +425,6 @@ def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
 # ----------------------------------------------------------------------------- audit
 
 
-def _exit_code(result: Any, fail_on_indeterminate: bool) -> int:
-    if result.blocking():
-        return EXIT_FINDINGS
-    if fail_on_indeterminate and result.indeterminate():
-        return EXIT_INDETERMINATE
-    return EXIT_OK
-
-
 def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str, str | None]]:
     """Pair each --format with the -o given in the same position; the rest go to stdout."""
     chosen = list(formats) or ["text"]
@@ -511,13 +513,12 @@ def audit(
     --fail-on-indeterminate)."""
     import datetime as dt
 
-    from reports import render
-
     from .console import Progress
-    from .evaluate import audit as run_audit
     from .evaluate import resolve_models
+    from .policy import Severity
     from .registry import open_registry
     from .runs import diff_results, load_run, record_run
+    from .spool import audit_to_spool
 
     pairs = _outputs(formats, outputs)
     started = dt.datetime.now(dt.UTC)
@@ -526,7 +527,7 @@ def audit(
         total = len(resolve_models(registry, list(models) or None))
         progress = Progress("auditing models", total, enabled=not quiet)
         try:
-            result = run_audit(
+            spool = audit_to_spool(
                 registry,
                 _policy_paths(policy_paths),
                 as_of,
@@ -534,28 +535,48 @@ def audit(
                 fail_on=fail_on,
                 workers=workers or os.cpu_count() or 1,
                 progress=progress.advance,
-                registry_digest=True,
             )
         finally:
             progress.close()
-        if not no_record:
-            recorded = record_run(registry, result, started, list(models) or None)
-            if not quiet:
-                click.echo(f"recorded run {recorded.run.id}", err=True)  # type: ignore[union-attr]
-    if baseline is not None:
-        diff = diff_results(baseline, result)
-        _print_diff(diff, "json" if "json" in formats else "text")
-        regressions = [
-            e
-            for e in diff.entries
-            if e.change in ("new", "waiver_expired", "changed")
-            and e.after in ("fail", "review")
-            and SEVERITIES.index(e.severity) <= SEVERITIES.index(fail_on)
-        ]
-        sys.exit(EXIT_FINDINGS if regressions else EXIT_OK)
-    for fmt, output in pairs:
-        write_output(render(fmt, result), output)
-    sys.exit(_exit_code(result, fail_on_indeterminate))
+        with spool:
+            if not no_record:
+                run = record_run(registry, spool, started, list(models) or None)
+                if not quiet:
+                    click.echo(f"recorded run {run.id}", err=True)
+            if baseline is not None:
+                diff = diff_results(baseline, spool)
+                spool.changes, spool.since = diff.entries, diff.before
+                if all(fmt == "text" for fmt, _ in pairs):
+                    _print_diff(diff, "text")
+                    regressions = [
+                        e
+                        for e in diff.entries
+                        if e.change in ("new", "waiver_expired", "changed")
+                        and e.after in ("fail", "review")
+                        and e.severity.rank >= Severity(fail_on).rank
+                    ]
+                    sys.exit(EXIT_FINDINGS if regressions else EXIT_OK)
+            for fmt, output in pairs:
+                write_report(fmt, spool, output)
+            threshold = Severity(fail_on)
+            if spool.count_at_or_above(("fail", "review"), threshold):  # type: ignore[arg-type]
+                sys.exit(EXIT_FINDINGS)
+            if fail_on_indeterminate and spool.count_at_or_above(("indeterminate",), threshold):  # type: ignore[arg-type]
+                sys.exit(EXIT_INDETERMINATE)
+    sys.exit(EXIT_OK)
+
+
+def write_report(fmt: str, view: Any, output: str | None) -> None:
+    """Write one report format; JSON and text stream from the view, the others render the
+    materialised result."""
+    from reports import RENDERERS
+
+    renderer = RENDERERS[fmt]
+    if output and output != "-":
+        with open(output, "w", encoding="utf-8") as handle:
+            renderer.write(view, handle)
+    else:
+        renderer.write(view, sys.stdout)
 
 
 # ----------------------------------------------------------------------------- gate
@@ -928,3 +949,55 @@ def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple
         result = load_run(registry, target)
     for fmt, output in pairs:
         write_output(render(fmt, result), output)
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    default="aigov-report.html",
+    show_default=True,
+    metavar="PATH",
+    help="Where to write the HTML report.",
+)
+@as_of_option
+def demo(output: str, as_of: Any) -> None:
+    """Run the motivating case end to end, with no set-up.
+
+    Builds a temporary SQLite registry from the shipped example registry, audits it with the
+    shipped policies (as of 2025-06-01, the date the example records tell the story at),
+    writes the HTML report, prints the summary, and gates DeepSeek-R1's proposed production
+    deployment on Azure AI Foundry. Exits 0 when the demo ran, whatever it found.
+    """
+    from reports import render
+
+    from .demo import DEMO_AS_OF, run_demo
+
+    outcome = run_demo(as_of or DEMO_AS_OF)
+    report = Path(output)
+    report.write_text(render("html", outcome.result), encoding="utf-8")
+    click.echo(
+        f"Imported the example registry ({outcome.imported.records} records) into a "
+        "temporary SQLite database and audited it with the shipped policies.\n"
+    )
+    click.echo(render("text", outcome.result))
+    decision = outcome.decision
+    dep = decision.deployment
+    click.echo(
+        f"Gate: may {decision.model} be deployed to {dep['platform']}/{dep['region']}/"
+        f"{dep['environment']}?"
+    )
+    click.echo(f"  {decision.decision} ({decision.reason})")
+    for finding in decision.blocking:
+        click.echo(f"  [{finding.severity.value}] {finding.policy}: {finding.message}")
+        click.echo(f"      evidence: {_evidence_line(finding)}")
+    click.echo(f"\nHTML report: {report.resolve()}")
+    from .shipped import shipped
+
+    click.echo(
+        f"Next: aigov registry import {shipped('examples')} (into ./aigov.db), then "
+        "aigov audit --as-of 2025-06-01, aigov explain deepseek-r1 --as-of 2025-06-01"
+    )

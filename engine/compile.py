@@ -108,6 +108,7 @@ class CompiledPolicies:
     strata: int
     member_fields: set[tuple[str, str]]
     digest: str
+    fact_fields: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def rule_count(self) -> int:
@@ -778,8 +779,72 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
         out.append(Shard(name, ruleset, metas))
     return CompiledPolicies(
-        policy_set, as_of, out, strata, compiler.member_fields, digest.hexdigest()
+        policy_set,
+        as_of,
+        out,
+        strata,
+        compiler.member_fields,
+        digest.hexdigest(),
+        fact_fields(out),
     )
+
+
+def _pattern_type(expr: Any) -> str | None:
+    if isinstance(expr, dict):
+        if isinstance(expr.get("t"), str):
+            return expr["t"]
+        for part in expr.get("$and", []):
+            found = _pattern_type(part)
+            if found:
+                return found
+    return None
+
+
+def _fields_in(expr: Any, names: dict[str, str], out: dict[str, set[str]], own: str) -> None:
+    """Collect the fields an engine expression reads, on its own fact and on joined ones."""
+    if isinstance(expr, list):
+        for item in expr:
+            _fields_in(item, names, out, own)
+        return
+    if not isinstance(expr, dict):
+        return
+    for key, value in expr.items():
+        if key.startswith("$"):
+            _fields_in(value, names, out, own)
+            continue
+        out.setdefault(own, set()).add(key)
+        if isinstance(value, dict):
+            for other, other_field in value.items():
+                if other in names and isinstance(other_field, str):
+                    out.setdefault(names[other], set()).add(other_field)
+
+
+def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
+    """For each fact type any rule reads, the engine fields the rules (and their actions)
+    read: the facts builder asserts nothing else."""
+    out: dict[str, set[str]] = {"model": {"partition_root"}}
+    for shard in shards:
+        for name, rule in shard.ruleset.items():
+            names: dict[str, str] = {}
+            for pattern in rule["all"]:
+                ((alias, expr),) = pattern.items()
+                fact_type = _pattern_type(expr)
+                if fact_type:
+                    names[alias.removesuffix("$not")] = fact_type
+            for pattern in rule["all"]:
+                ((alias, expr),) = pattern.items()
+                own = names.get(alias.removesuffix("$not"))
+                if own:
+                    _fields_in(expr, names, out, own)
+            meta = shard.rules.get(name)
+            if meta is None:
+                continue
+            for pattern, fieldname in meta.fields.values():
+                if pattern in names:
+                    out.setdefault(names[pattern], set()).add(fieldname)
+            if meta.role == "reach-step":
+                out.setdefault("lineage", set()).update({"parent", "child", "key"})
+    return {t: frozenset(f) for t, f in out.items() if not t.startswith("$reach")}
 
 
 def _support_closure(compiler: Compiler, support: list[Rule]) -> dict[str, list[Rule]]:

@@ -48,5 +48,9 @@ class RegistryError(AigovError):
     """The registry database cannot be used (missing, unreadable, wrong schema version)."""
 
 
+class MissingDatabaseError(RegistryError):
+    """The SQLite file named does not exist (and was not to be created)."""
+
+
 class NotFoundError(AigovError):
     """A record or run named on the command line does not exist."""

@@ -45,10 +45,9 @@ from .findings import (
     WaiverRef,
     finding_id,
 )
-from .interchange import record_to_data
 from .policy import Policy, PolicySet, Severity, load_policies
-from .records import KINDS, DeploymentBase
-from .registry import Registry, iter_records, open_registry
+from .records import DeploymentBase
+from .registry import Registry, open_registry
 from .schema import COMPUTED, engine_field
 from .waivers import waiver_expired
 
@@ -612,7 +611,7 @@ def iter_partitions(
 ) -> Iterator[Partition]:
     """Stream the partitions of existing models ``ids`` from the database, in chunks."""
     with registry.read() as conn:
-        loader = PartitionLoader(conn, compiled.as_of, compiled.member_fields)
+        loader = PartitionLoader(conn, compiled.as_of, compiled.member_fields, compiled.fact_fields)
         for start in range(0, len(ids), PARTITION_CHUNK):
             yield from loader.load(ids[start : start + PARTITION_CHUNK], extra)
 
@@ -664,16 +663,17 @@ def build_result(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_chunk(ids: list[str]) -> list[PartitionResult]:
+def _worker_chunk(ids: list[str]) -> list[Any]:
     """Evaluate a chunk of models in a worker process (state inherited through fork)."""
     state = _WORKER
     if "evaluate" not in state:
         state["evaluate"] = PartitionEvaluator(state["compiled"], state["fail_on"])
         state["registry"] = open_registry(state["url"])
-    out = []
-    for partition in iter_partitions(state["registry"], state["compiled"], ids):
-        out.append(state["evaluate"](partition))
-    return out
+    transform = state["transform"]
+    return [
+        transform(state["evaluate"](partition))
+        for partition in iter_partitions(state["registry"], state["compiled"], ids)
+    ]
 
 
 def _parallel(
@@ -683,20 +683,29 @@ def _parallel(
     ids: list[str],
     workers: int,
     progress: Callable[[int], None] | None,
-) -> Iterator[PartitionResult]:
-    """Partition-parallel evaluation in worker processes; any failure fails the run."""
+    transform: Callable[[PartitionResult], Any],
+) -> Iterator[Any]:
+    """Partition-parallel evaluation in worker processes, results in id order, at most a few
+    chunks in flight (memory stays flat); any failure fails the run, naming the models."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     chunks = [ids[i : i + PARTITION_CHUNK] for i in range(0, len(ids), PARTITION_CHUNK)]
     _WORKER.clear()
-    _WORKER.update(url=url, compiled=compiled, fail_on=fail_on)
+    _WORKER.update(url=url, compiled=compiled, fail_on=fail_on, transform=transform)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_worker_chunk, chunk) for chunk in chunks]
-        try:
-            for chunk, future in zip(chunks, futures, strict=True):
+    pending: deque[tuple[list[str], Future[list[Any]]]] = deque()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            queue = iter(chunks)
+            for chunk in queue:
+                pending.append((chunk, pool.submit(_worker_chunk, chunk)))
+                if len(pending) >= workers * 2:
+                    break
+            while pending:
+                chunk, future = pending.popleft()
                 try:
                     results = future.result()
                 except BrokenProcessPool:
@@ -710,13 +719,43 @@ def _parallel(
                         f"worker failed on models {chunk[0]} .. {chunk[-1]}: "
                         f"{type(exc).__name__}: {exc}"
                     ) from exc
+                following = next(queue, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_worker_chunk, following)))
                 if progress:
                     progress(len(chunk))
                 yield from results
-        finally:
-            for future in futures:
-                future.cancel()
-    _WORKER.clear()
+    finally:
+        for _chunk, future in pending:
+            future.cancel()
+        _WORKER.clear()
+
+
+def evaluate_registry(
+    registry: Registry,
+    compiled: CompiledPolicies,
+    ids: list[str],
+    fail_on: Severity,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    transform: Callable[[PartitionResult], Any] | None = None,
+) -> Iterator[Any]:
+    """Partition results for ``ids``, in id order, sequentially or in worker processes.
+
+    ``transform`` is applied to each result where it is computed (in the worker), so that
+    only what the caller keeps crosses the process boundary.
+    """
+    transform = transform or (lambda result: result)
+    if workers > 1 and len(ids) > PARTITION_CHUNK:
+        url = registry.url.render_as_string(hide_password=False)
+        yield from _parallel(url, compiled, fail_on, ids, workers, progress, transform)
+        return
+    evaluate = PartitionEvaluator(compiled, fail_on)
+    for partition in iter_partitions(registry, compiled, ids):
+        yield transform(evaluate(partition))
+        if progress:
+            progress(1)
 
 
 def audit(
@@ -734,29 +773,17 @@ def audit(
     the registry (an open Registry or a database URL) as of ``as_of`` (default: today).
 
     With ``workers`` > 1, partitions are evaluated in that many processes; the result is
-    the same, byte for byte.
+    the same, byte for byte. The result is held in memory; for large registries see
+    :func:`engine.spool.audit_to_spool`.
     """
     fail_on = Severity(fail_on)
-    policy_set = resolve_policies(policies)
-    compiled = compile_policies(policy_set, as_of or dt.date.today())
+    compiled = compile_policies(resolve_policies(policies), as_of or dt.date.today())
     own = not isinstance(registry, Registry)
     reg = open_registry(registry) if own else registry  # type: ignore[arg-type]
     try:
         digest = compute_registry_digest(reg) if registry_digest else None
         ids = resolve_models(reg, models)
-        if workers > 1 and len(ids) > PARTITION_CHUNK:
-            url = reg.url.render_as_string(hide_password=False)
-            results = _parallel(url, compiled, fail_on, ids, workers, progress)
-        else:
-            evaluate = PartitionEvaluator(compiled, fail_on)
-
-            def sequential() -> Iterator[PartitionResult]:
-                for partition in iter_partitions(reg, compiled, ids):
-                    yield evaluate(partition)
-                    if progress:
-                        progress(1)
-
-            results = sequential()
+        results = evaluate_registry(reg, compiled, ids, fail_on, workers=workers, progress=progress)
         return build_result(compiled, results, fail_on, digest)
     finally:
         if own:
@@ -765,11 +792,7 @@ def audit(
 
 def compute_registry_digest(registry: Registry) -> str:
     """A digest of the registry's content: equal exactly when every record is equal."""
+    from .registry_ops import registry_digest
 
-    digest = hashlib.sha256()
     with registry.read() as conn:
-        for kind in KINDS:
-            for record in iter_records(conn, kind):
-                digest.update(kind.encode() + b"\0")
-                digest.update(json.dumps(record_to_data(record), sort_keys=True).encode() + b"\n")
-    return digest.hexdigest()
+        return registry_digest(conn)

@@ -20,6 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +29,8 @@ from sqlalchemy.engine import Connection
 from .interchange import record_to_data
 from .licences import RANK, LicenceClass, classify, most_restrictive
 from .records import KINDS, RecordBase
-from .registry import DATASET_LINK_FIELDS, dataset_links, row_to_record, table_of
-from .schema import CHILD_FACTS, DATE, FACT_SCHEMA, engine_field
+from .registry import DATASET_LINK_FIELDS, dataset_links, table_of
+from .schema import CHILD_FACTS, COMPUTED, DATE, FACT_SCHEMA, engine_field
 from .waivers import waiver_expired
 
 CHUNK = 250
@@ -99,11 +100,34 @@ def make_fact(fact_type: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
     return fact
 
 
+def _plain(value: Any) -> Any:
+    """A stored value in interchange (JSON) form: enums as values, dates ISO, no nulls."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def row_data(row: Any, links: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """A table row as interchange data (what ``record_to_data`` gives for the same record,
+    without re-validating rows that were validated when imported)."""
+    data = {k: _plain(v) for k, v in row._mapping.items() if v is not None and v != [] and v != {}}
+    if links:
+        data.update(links)
+    return data
+
+
 class _Loaded:
-    """Rows for one chunk of partitions, indexed for assembly."""
+    """Rows for one chunk of partitions, indexed for assembly, with each record's facts
+    built once per chunk however many partitions share it."""
 
     def __init__(self) -> None:
-        self.records: dict[str, tuple[str, RecordBase]] = {}
+        self.records: dict[str, tuple[str, dict[str, Any]]] = {}
         self.closure: dict[str, set[str]] = defaultdict(set)
         self.edges_by_child: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.terms_by_provider: dict[str, list[str]] = defaultdict(list)
@@ -111,6 +135,8 @@ class _Loaded:
         self.deployments_by_model: dict[str, list[str]] = defaultdict(list)
         self.approvals_by_model: dict[str, list[str]] = defaultdict(list)
         self.waivers_by_subject: dict[str, list[str]] = defaultdict(list)
+        self.facts: dict[str, list[dict[str, Any]]] = {}
+        self.evidence: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
 
 
 def _in_chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
@@ -133,14 +159,31 @@ closure(root, node) AS (
 SELECT root, node FROM closure
 """
 
+ALWAYS_KEPT = frozenset({"t", "key", "id", "partition_root"})
+# Computed fields stay even when no rule reads them: messages and evidence show them.
+_COMPUTED_FIELDS = {kind: frozenset(fields) for kind, fields in COMPUTED.items()}
+
 
 class PartitionLoader:
-    """Loads partitions for model ids in chunks (see module docstring)."""
+    """Loads partitions for model ids in chunks (see module docstring).
 
-    def __init__(self, conn: Connection, as_of: dt.date, member_fields: set[tuple[str, str]]):
+    ``member_fields`` are list fields to expand into membership facts; ``fact_fields``
+    (type -> engine field names the compiled rules read) trims what is asserted: types no
+    rule reads are left out and so are fields no rule reads. Evidence always comes from the
+    full records.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        as_of: dt.date,
+        member_fields: set[tuple[str, str]],
+        fact_fields: dict[str, frozenset[str]] | None = None,
+    ):
         self.conn = conn
         self.as_of = as_of
         self.member_fields = member_fields
+        self.fact_fields = fact_fields
 
     def model_ids(self, only: list[str] | None = None) -> list[str]:
         table = table_of("model")
@@ -160,7 +203,7 @@ class PartitionLoader:
             links = dataset_links(self.conn, [r.id for r in rows]) if kind == "dataset" else {}
             for row in rows:
                 if row.id not in loaded.records:
-                    loaded.records[row.id] = (kind, row_to_record(kind, row, links.get(row.id)))
+                    loaded.records[row.id] = (kind, row_data(row, links.get(row.id)))
                 ids.append(row.id)
         return ids
 
@@ -176,15 +219,13 @@ class PartitionLoader:
         self._fetch(loaded, "dataset", "id", nodes)
         for edge_id in self._fetch(loaded, "lineage", "child", nodes):
             edge = loaded.records[edge_id][1]
-            loaded.edges_by_child[edge.child].append(  # type: ignore[attr-defined]
-                {"key": edge.id, **record_to_data(edge)}
-            )
+            loaded.edges_by_child[edge["child"]].append({"key": edge_id, **edge})
         for node in sorted(nodes):
-            kind, record = loaded.records.get(node, (None, None))
+            kind, record = loaded.records.get(node, ("", {}))
             if kind != "dataset":
                 continue
             for field_name, relation in DATASET_LINK_FIELDS.items():
-                for target in getattr(record, field_name):
+                for target in record.get(field_name, []):
                     key = f"{node}~{relation}~{target}"
                     loaded.edges_by_child[node].append(
                         {
@@ -193,38 +234,28 @@ class PartitionLoader:
                             "child": node,
                             "parent": target,
                             "relation": relation,
-                            "confidence": str(record.confidence),  # type: ignore[union-attr]
+                            "confidence": record.get("confidence", "declared"),
                             "declared_in": f"dataset {node} ({field_name})",
                         }
                     )
-        providers = {
-            getattr(rec, "provider", None)
-            for kind, rec in loaded.records.values()
-            if kind == "model"
-        } - {None}
-        self._fetch(loaded, "provider", "id", providers)  # type: ignore[arg-type]
-        licences = {
-            getattr(rec, "licence", None)
-            for kind, rec in loaded.records.values()
-            if kind == "model"
-        } - {None}
-        for terms_id in self._fetch(loaded, "terms", "provider", providers) + self._fetch(  # type: ignore[arg-type]
-            loaded,
-            "terms",
-            "id",
-            licences,  # type: ignore[arg-type]
-        ):
-            terms = loaded.records[terms_id][1]
-            if terms_id not in loaded.terms_by_provider[terms.provider]:  # type: ignore[attr-defined]
-                loaded.terms_by_provider[terms.provider].append(terms_id)  # type: ignore[attr-defined]
-        for inv in self._fetch(loaded, "investigation", "subject", nodes | providers):  # type: ignore[operator]
-            loaded.investigations_by_subject[loaded.records[inv][1].subject].append(inv)  # type: ignore[attr-defined]
+        models = [data for kind, data in loaded.records.values() if kind == "model"]
+        providers = {m["provider"] for m in models}
+        self._fetch(loaded, "provider", "id", providers)
+        licences = {m["licence"] for m in models if "licence" in m}
+        terms_ids = self._fetch(loaded, "terms", "provider", providers)
+        terms_ids += self._fetch(loaded, "terms", "id", licences)
+        for terms_id in terms_ids:
+            provider = loaded.records[terms_id][1]["provider"]
+            if terms_id not in loaded.terms_by_provider[provider]:
+                loaded.terms_by_provider[provider].append(terms_id)
+        for inv in self._fetch(loaded, "investigation", "subject", nodes | providers):
+            loaded.investigations_by_subject[loaded.records[inv][1]["subject"]].append(inv)
         for dep in self._fetch(loaded, "deployment", "model", roots):
-            loaded.deployments_by_model[loaded.records[dep][1].model].append(dep)  # type: ignore[attr-defined]
+            loaded.deployments_by_model[loaded.records[dep][1]["model"]].append(dep)
         for appr in self._fetch(loaded, "approval", "model", roots):
-            loaded.approvals_by_model[loaded.records[appr][1].model].append(appr)  # type: ignore[attr-defined]
+            loaded.approvals_by_model[loaded.records[appr][1]["model"]].append(appr)
         for record in extra or []:  # a proposed deployment replaces a stored one of that id
-            loaded.records[record.id] = ("deployment", record)
+            loaded.records[record.id] = ("deployment", record_to_data(record))
             for ids in loaded.deployments_by_model.values():
                 if record.id in ids:
                     ids.remove(record.id)
@@ -234,11 +265,79 @@ class PartitionLoader:
             waiver_subjects.update(loaded.deployments_by_model[root])
             waiver_subjects.update(loaded.approvals_by_model[root])
         for waiver in self._fetch(loaded, "waiver", "subject", waiver_subjects):
-            loaded.waivers_by_subject[loaded.records[waiver][1].subject].append(waiver)  # type: ignore[attr-defined]
+            loaded.waivers_by_subject[loaded.records[waiver][1]["subject"]].append(waiver)
+        terms_class = {
+            key: _terms_class(data)
+            for key, (kind, data) in loaded.records.items()
+            if kind == "terms"
+        }
         hypothetical = {r.id for r in extra or []}
-        return [self._assemble(loaded, root, hypothetical) for root in roots]
+        return [self._assemble(loaded, root, hypothetical, terms_class) for root in roots]
 
-    def _assemble(self, loaded: _Loaded, root: str, hypothetical: set[str]) -> Partition:
+    def _record_facts(
+        self, loaded: _Loaded, key: str, terms_class: dict[str, LicenceClass]
+    ) -> list[dict[str, Any]]:
+        """The facts of one record (itself, its child facts, its membership facts), built
+        once per chunk; also fills ``loaded.evidence`` with the records behind them."""
+        cached = loaded.facts.get(key)
+        if cached is not None:
+            return cached
+        kind, record = loaded.records[key]
+        data = dict(record)
+        evidence: dict[str, tuple[str, dict[str, Any]]] = {key: (kind, record)}
+        facts: list[dict[str, Any]] = []
+        for (parent_kind, field_name), (child_type, link, _model) in CHILD_FACTS.items():
+            if parent_kind != kind:
+                continue
+            for index, child in enumerate(data.pop(field_name, None) or []):
+                child_key = f"{key}#{field_name}[{index}]"
+                child_data = {link: key, **child, "index": index}
+                if child_type == "clause":
+                    child_data["provider"] = data["provider"]
+                facts.append(make_fact(child_type, child_key, child_data))
+                evidence[child_key] = (child_type, {"id": child_key, link: key, **child})
+        if kind == "dataset":
+            for name in DATASET_LINK_FIELDS:
+                data.pop(name, None)
+            classes = [classify(lic, terms_class) for lic in data.get("licences", [])]
+            cls = most_restrictive(classes)
+            data.update(licence_class=cls.value, licence_rank=RANK[cls])
+        elif kind == "model":
+            cls = classify(data.get("licence"), terms_class)
+            data.update(licence_class=cls.value, licence_rank=RANK[cls])
+            if data.get("licence") in terms_class:
+                data["licence_terms"] = data["licence"]
+        elif kind == "waiver":
+            expires = dt.date.fromisoformat(data["expires_at"])
+            data["expired"] = waiver_expired(expires, self.as_of)
+        facts.insert(0, make_fact(kind, key, data))
+        facts += self._members(facts)
+        facts = self._trim(facts)
+        loaded.facts[key] = facts
+        loaded.evidence[key] = evidence
+        return facts
+
+    def _trim(self, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.fact_fields is None:
+            return facts
+        out = []
+        for fact in facts:
+            wanted = self.fact_fields.get(fact["t"])
+            if wanted is None:
+                continue
+            computed = _COMPUTED_FIELDS.get(fact["t"], frozenset())
+            out.append(
+                {k: v for k, v in fact.items() if k in wanted or k in ALWAYS_KEPT or k in computed}
+            )
+        return out
+
+    def _assemble(
+        self,
+        loaded: _Loaded,
+        root: str,
+        hypothetical: set[str],
+        terms_class: dict[str, LicenceClass],
+    ) -> Partition:
         nodes = loaded.closure.get(root, {root})
         keys: set[str] = set(nodes)
         edges: list[dict[str, Any]] = []
@@ -247,11 +346,11 @@ class PartitionLoader:
         providers: set[str] = set()
         licence_terms: set[str] = set()
         for node in nodes:
-            kind, record = loaded.records.get(node, (None, None))
+            kind, record = loaded.records.get(node, ("", {}))
             if kind == "model":
-                providers.add(record.provider)  # type: ignore[union-attr]
-                if record.licence in loaded.records:  # type: ignore[union-attr]
-                    licence_terms.add(record.licence)  # type: ignore[union-attr]
+                providers.add(record["provider"])
+                if record.get("licence") in terms_class:
+                    licence_terms.add(record["licence"])
         keys |= providers
         terms = {t for p in providers for t in loaded.terms_by_provider.get(p, [])} | licence_terms
         keys |= terms
@@ -265,52 +364,26 @@ class PartitionLoader:
             waivers += loaded.waivers_by_subject.get(subject, [])
         keys.update(waivers)
 
-        terms_class = {t: _terms_class(loaded.records[t][1]) for t in terms}
         facts: list[dict[str, Any]] = []
         records: dict[str, tuple[str, dict[str, Any]]] = {}
         for key in sorted(keys, key=lambda k: (_ORDER[loaded.records[k][0]], k)):
-            kind, record = loaded.records[key]
-            data = record_to_data(record)
-            records[key] = (kind, dict(data))
-            for (parent_kind, field_name), (child_type, link, _model) in CHILD_FACTS.items():
-                if parent_kind != kind:
-                    continue
-                children = data.pop(field_name, None) or []
-                for index, child in enumerate(children):
-                    child_key = f"{key}#{field_name}[{index}]"
-                    child_data = {link: key, **child, "index": index}
-                    if child_type == "clause":
-                        child_data["provider"] = data["provider"]
-                    facts.append(make_fact(child_type, child_key, child_data))
-                    records[child_key] = (child_type, {"id": child_key, link: key, **child})
-            if kind == "dataset":
-                for name in DATASET_LINK_FIELDS:
-                    data.pop(name, None)
-                licences = record.licences  # type: ignore[attr-defined]
-                cls = most_restrictive([classify(lic, terms_class) for lic in licences])
-                data.update(licence_class=cls.value, licence_rank=RANK[cls])
-            elif kind == "model":
-                cls = classify(record.licence, terms_class)  # type: ignore[attr-defined]
-                data.update(licence_class=cls.value, licence_rank=RANK[cls])
-                if record.licence in terms_class:  # type: ignore[attr-defined]
-                    data["licence_terms"] = record.licence  # type: ignore[attr-defined]
-                if key == root:
-                    data["partition_root"] = True
-            elif kind == "waiver":
-                data["expired"] = waiver_expired(record.expires_at, self.as_of)  # type: ignore[attr-defined]
-            fact = make_fact(kind, key, data)
-            facts.append(fact)
+            record_facts = self._record_facts(loaded, key, terms_class)
+            if key == root:
+                record_facts = [{**record_facts[0], "partition_root": True}, *record_facts[1:]]
+            facts += record_facts
+            records.update(loaded.evidence[key])
         for edge in sorted(edges, key=lambda e: e["key"]):
             if edge["key"] in records:
                 continue
             records[edge["key"]] = ("lineage", {k: v for k, v in edge.items() if k != "key"})
-            facts.append(make_fact("lineage", edge["key"], edge))
+            facts += self._trim([make_fact("lineage", edge["key"], edge)])
         cycle = find_cycle(root, edges)
         if cycle:
             cycle_key = f"{root}#lineage-cycle"
-            facts.append(make_fact("lineage_cycle", cycle_key, {"model": root, "nodes": cycle}))
+            facts += self._trim(
+                [make_fact("lineage_cycle", cycle_key, {"model": root, "nodes": cycle})]
+            )
             records[cycle_key] = ("lineage_cycle", {"model": root, "nodes": cycle})
-        facts += self._members(facts)
         return Partition(
             model=root,
             facts=facts,
@@ -348,8 +421,8 @@ class PartitionLoader:
         return members
 
 
-def _terms_class(terms: Any) -> LicenceClass:
-    types = {str(c.type) for c in terms.clauses}
+def _terms_class(terms: dict[str, Any]) -> LicenceClass:
+    types = {c.get("type") for c in terms.get("clauses", [])}
     if "non_commercial" in types:
         return LicenceClass.non_commercial
     return LicenceClass.restricted

@@ -31,18 +31,21 @@ class LoadedRecord:
     kind: str
     record: RecordBase
     file: str
-    line: int
-    document: Document | None = field(default=None, repr=False, compare=False)
+    document: Document = field(repr=False, compare=False)
     path: tuple[Any, ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.kind} '{self.record.id}'"
 
+    @property
+    def line(self) -> int:
+        """The record's line, computed only when an error needs it (a JSON file is parsed
+        for positions lazily, so large valid imports never pay for it)."""
+        return self.document.line_of(self.path)
+
     def line_of(self, *steps: Any) -> int:
         """The line of one of this record's fields (or list items); else the record's line."""
-        if self.document is None:
-            return self.line
         return self.document.line_of(self.path + steps)
 
 
@@ -161,11 +164,7 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
                 except ValidationError as exc:
                     problems.extend(validation_problems(exc, document, path, label))
                     continue
-                records.append(
-                    LoadedRecord(
-                        spec.name, record, document.file, document.line_of(path), document, path
-                    )
-                )
+                records.append(LoadedRecord(spec.name, record, document.file, document, path))
     return records, problems
 
 
@@ -215,6 +214,8 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
             targets = value if ref.many else ([value] if value is not None else [])
             for index, target in enumerate(targets):
                 found = kind_of(target)
+                if found in ref.kinds:
+                    continue
                 line = loaded.line_of(ref.field, index) if ref.many else loaded.line_of(ref.field)
                 if found is None:
                     problems.append(
@@ -226,7 +227,7 @@ def check_references(records: list[LoadedRecord], existing: Mapping[str, str]) -
                             field=ref.field,
                         )
                     )
-                elif found not in ref.kinds:
+                else:
                     problems.append(
                         Problem(
                             loaded.file,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from . import run_tables  # noqa: F401  (registers the run-history tables)
-from .errors import RegistryError
+from .errors import MissingDatabaseError, RegistryError
 from .records import (
     KINDS,
     ApprovalBase,
@@ -46,6 +46,7 @@ class RegistryObject(SQLModel, table=True):
     __tablename__ = "registry_object"
     id: str = Field(primary_key=True)
     kind: str = Field(index=True)
+    digest: str = Field(default="", description="sha256 of the record's interchange form")
 
 
 class Meta(SQLModel, table=True):
@@ -251,7 +252,7 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
         raise RegistryError(f"invalid database URL {raw!r}: {exc}") from None
     path = _sqlite_file(parsed)
     if path is not None and not create and not path.exists():
-        raise RegistryError(
+        raise MissingDatabaseError(
             f"registry database {path} does not exist; create it with 'aigov init' "
             "or 'aigov registry import PATH'"
         )

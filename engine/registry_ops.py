@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +20,6 @@ from .registry import (
     DatasetLink,
     Registry,
     RegistryObject,
-    dataset_links,
     iter_records,
     record_rows,
     row_to_record,
@@ -53,14 +54,31 @@ def existing_kinds(conn: Connection) -> dict[str, str]:
     return {row.id: row.kind for row in conn.execute(sa.select(table.c.id, table.c.kind))}
 
 
-def _stored_data(conn: Connection, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    table = table_of(kind)
-    stored: dict[str, dict[str, Any]] = {}
+def record_digest(record: RecordBase) -> str:
+    """sha256 of a record's canonical interchange form: equal exactly when content is."""
+    canonical = json.dumps(
+        record_to_data(record), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _stored_digests(conn: Connection, ids: list[str]) -> dict[str, str]:
+    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    stored: dict[str, str] = {}
     for chunk in _chunks(ids):
-        links = dataset_links(conn, chunk) if kind == "dataset" else {}
-        for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
-            stored[row.id] = record_to_data(row_to_record(kind, row, links.get(row.id)))
+        for row in conn.execute(sa.select(table.c.id, table.c.digest).where(table.c.id.in_(chunk))):
+            stored[row.id] = row.digest
     return stored
+
+
+def registry_digest(conn: Connection) -> str:
+    """A digest of the registry's content, from the per-record digests kept at import."""
+    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    digest = hashlib.sha256()
+    query = sa.select(table.c.kind, table.c.id, table.c.digest).order_by(table.c.id)
+    for kind, rid, record in conn.execute(query):
+        digest.update(f"{kind}\0{rid}\0{record}\n".encode())
+    return digest.hexdigest()
 
 
 def import_paths(registry: Registry, paths: list[Path], *, dry_run: bool = False) -> ImportReport:
@@ -96,24 +114,29 @@ def import_loaded(
         updated: dict[str, int] = {}
         unchanged = 0
         new_objects: list[dict[str, str]] = []
+        changed_digests: list[dict[str, str]] = []
         plans: list[tuple[str, list[RecordBase], list[RecordBase]]] = []
+        stored = _stored_digests(conn, [i.record.id for i in loaded])
         for kind in KINDS:
             items = by_kind.get(kind, [])
             if not items:
                 continue
-            stored = _stored_data(conn, kind, [i.record.id for i in items])
+            digests = {i.record.id: record_digest(i.record) for i in items}
             inserts = [i.record for i in items if i.record.id not in stored]
             updates = [
                 i.record
                 for i in items
-                if i.record.id in stored and stored[i.record.id] != record_to_data(i.record)
+                if i.record.id in stored and stored[i.record.id] != digests[i.record.id]
             ]
             unchanged += len(items) - len(inserts) - len(updates)
             if inserts:
                 created[kind] = len(inserts)
-                new_objects += [{"id": r.id, "kind": kind} for r in inserts]
+                new_objects += [
+                    {"id": r.id, "kind": kind, "digest": digests[r.id]} for r in inserts
+                ]
             if updates:
                 updated[kind] = len(updates)
+                changed_digests += [{"key": r.id, "new": digests[r.id]} for r in updates]
             plans.append((kind, inserts, updates))
         report = ImportReport(
             files=files,
@@ -130,6 +153,13 @@ def import_loaded(
         link_table = DatasetLink.__table__  # type: ignore[attr-defined]
         for chunk in _chunks(new_objects, 5000):
             conn.execute(sa.insert(objects), chunk)
+        if changed_digests:
+            conn.execute(
+                sa.update(objects)
+                .where(objects.c.id == sa.bindparam("key"))
+                .values(digest=sa.bindparam("new")),
+                changed_digests,
+            )
         for kind, inserts, updates in plans:
             table = table_of(kind)
             links: list[dict[str, Any]] = []

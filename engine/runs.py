@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
+import json
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -13,6 +16,7 @@ from .errors import NotFoundError
 from .findings import BLOCKING, AuditResult, Change, DiffEntry, Finding, Outcome, RunInfo
 from .registry import Registry
 from .run_tables import AuditRun, RunFinding
+from .spool import ResultView, as_view
 
 
 class RunSummary(BaseModel):
@@ -32,49 +36,78 @@ def new_run_id(started_at: dt.datetime) -> str:
     return f"{started_at:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(2)}"
 
 
+class _WithRun:
+    """A view of a result as the run it is being recorded as (the source is not changed)."""
+
+    def __init__(self, view: ResultView, run: RunInfo):
+        self._view = view
+        self.run = run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+
 def record_run(
-    registry: Registry, result: AuditResult, started_at: dt.datetime, scope: list[str] | None = None
-) -> AuditResult:
-    """Store ``result`` as a run; return it with its run metadata filled in."""
-    run = RunInfo(id=new_run_id(started_at), started_at=started_at)
-    stored = result.model_copy(update={"run": run})
-    blob = gzip.compress(stored.model_dump_json().encode(), compresslevel=6, mtime=0)
-    rows = [
-        {
-            "run_id": run.id,
-            "finding_id": f.id,
-            "policy": f.policy,
-            "model": f.model,
-            "subject_kind": f.subject_kind,
-            "subject": f.subject,
-            "outcome": f.outcome.value,
-            "severity": f.severity.value,
-            "waiver": f.waiver.id if f.waiver else None,
-            "waiver_expired": bool(f.waiver and f.waiver.expired),
-            "message": f.message,
-        }
-        for f in result.findings
-    ]
+    registry: Registry,
+    source: AuditResult | ResultView,
+    started_at: dt.datetime,
+    scope: list[str] | None = None,
+) -> RunInfo:
+    """Store a result as a run (its findings as rows, the whole result compressed); the
+    result is read as a stream, so a spooled audit of any size records in flat memory."""
+    from reports.json_report import write as write_json
+
+    view = _WithRun(as_view(source), RunInfo(id=new_run_id(started_at), started_at=started_at))
+    run = view.run
+    blob = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=6, mtime=0) as compressed,
+        io.TextIOWrapper(compressed, encoding="utf-8") as text,
+    ):
+        write_json(view, text)
+    models = sum(1 for _ in view.model_lines())
+    table = RunFinding.__table__  # type: ignore[attr-defined]
     with registry.write() as conn:
         conn.execute(
             sa.insert(AuditRun.__table__).values(  # type: ignore[attr-defined]
                 id=run.id,
                 started_at=started_at,
-                as_of=result.as_of,
-                tool_version=result.tool_version,
-                policy_digest=result.policy_digest,
-                registry_digest=result.registry_digest or "",
-                fail_on=result.fail_on.value,
+                as_of=view.as_of,
+                tool_version=view.tool_version,
+                policy_digest=view.policy_digest,
+                registry_digest=view.registry_digest or "",
+                fail_on=view.fail_on.value,
                 scope=scope,
-                model_count=len(result.models),
-                counts={k.value: v for k, v in result.counts.items()},
-                result=blob,
+                model_count=models,
+                counts={k.value: v for k, v in view.counts.items()},
+                result=blob.getvalue(),
             )
         )
-        table = RunFinding.__table__  # type: ignore[attr-defined]
-        for start in range(0, len(rows), 5000):
-            conn.execute(sa.insert(table), rows[start : start + 5000])
-    return stored
+        batch: list[dict[str, Any]] = []
+        for line in view.finding_lines():
+            f = json.loads(line)
+            waiver = f.get("waiver") or {}
+            batch.append(
+                {
+                    "run_id": run.id,
+                    "finding_id": f["id"],
+                    "policy": f["policy"],
+                    "model": f["model"],
+                    "subject_kind": f["subject_kind"],
+                    "subject": f["subject"],
+                    "outcome": f["outcome"],
+                    "severity": f["severity"],
+                    "waiver": waiver.get("id"),
+                    "waiver_expired": bool(waiver.get("expired")),
+                    "message": f["message"],
+                }
+            )
+            if len(batch) == 5000:
+                conn.execute(sa.insert(table), batch)
+                batch = []
+        if batch:
+            conn.execute(sa.insert(table), batch)
+    return run
 
 
 def list_runs(registry: Registry) -> list[RunSummary]:
@@ -135,11 +168,12 @@ def _classify(before: Finding | None, after: Finding | None) -> Change:
     return Change.changed
 
 
-def diff_results(before: AuditResult, after: AuditResult) -> RunDiff:
+def diff_results(before: AuditResult, after: AuditResult | ResultView) -> RunDiff:
     """Classify findings by stable id. A model outside one run's scope is not 'resolved'."""
+    view = as_view(after)
     old = {f.id: f for f in before.findings}
-    new = {f.id: f for f in after.findings}
-    common_models = {m.id for m in before.models} & {m.id for m in after.models}
+    new = {f.id: f for f in view.iter_findings()}
+    common_models = {m.id for m in before.models} & {m.id for m in view.iter_models()}
     entries: list[DiffEntry] = []
     for fid in sorted(old.keys() | new.keys()):
         a, b = old.get(fid), new.get(fid)
@@ -166,6 +200,6 @@ def diff_results(before: AuditResult, after: AuditResult) -> RunDiff:
     entries.sort(key=lambda e: (order.index(e.change), e.model, e.policy, e.subject))
     return RunDiff(
         before=before.run.id if before.run else None,
-        after=after.run.id if after.run else None,
+        after=view.run.id if view.run else None,
         entries=entries,
     )

@@ -86,7 +86,6 @@ def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> N
         ["registry", "list"],
         ["registry", "export"],
         ["registry", "show", "openai"],
-        ["registry", "import", "--dry-run", "{registry}"],
     ],
 )
 def test_read_commands_do_not_create_a_missing_database(
@@ -109,6 +108,18 @@ def test_read_commands_do_not_create_a_missing_database(
         assert result.exit_code == 2
         assert f"{target} does not exist" in result.stderr
         assert list(work_dir.iterdir()) == []
+
+
+def test_dry_run_without_a_database_validates_and_creates_nothing(
+    cli, work_dir: Path, write_registry
+) -> None:
+    good = cli("registry", "import", "--dry-run", write_registry())
+    assert good.exit_code == 0, good.stderr
+    assert "would import" in good.stdout and "empty registry" in good.stderr
+    bad = cli("registry", "import", "--dry-run", write_registry(text="providers:\n  - id: p\n"))
+    assert bad.exit_code == 2
+    assert "field 'name': required field is missing" in bad.stderr
+    assert list(work_dir.iterdir()) == []
 
 
 def test_init_creates_the_default_database_in_cwd(cli, work_dir: Path) -> None:
