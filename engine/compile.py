@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +35,14 @@ from .policy import TRUE, All, AnyOf, AsOf, Bind, Derivation, Not, Policy, Polic
 from .schema import engine_field
 
 GATE = "$gate"
+SUBJECT = "s_"  # the subject's pattern name in applicability and missing-field rules
 MEMBER = "$member"
 CAP = 1000  # matches handed to one action call (durable-rules ``cap``)
-MAX_TYPE_PATTERNS = 40  # join patterns per fact type per ruleset (P5/P6: 64-way alpha limit)
-MAX_GATED_RULES = 200  # rules hanging off one gate pattern per ruleset (error 108 at 256)
+# durable-rules fails at run time (error 303) when one fact satisfies more than 64 children of
+# one alpha node, and at compile time (error 108) past 256 rules on one alpha node; shards
+# keep well below both (P5/P6).
+MAX_ALPHA_FANOUT = 56
+MAX_RULES_PER_ALPHA = 200
 
 
 class CompileError(InputError):
@@ -82,6 +85,8 @@ class RuleMeta:
     step: dict[str, str] = field(default_factory=dict)  # reach-step: reach/edge pattern names
     stratum: int = 0
     used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
+    also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
+    seeds: list[str] = field(default_factory=list)  # reach-seed: the reach types it starts
 
 
 @dataclass(eq=False)
@@ -284,6 +289,7 @@ class Compiler:
         self.problems: list[Problem] = []
         self.member_fields: set[tuple[str, str]] = set()
         self.reach_types: dict[tuple[tuple[str, ...], str], str] = {}
+        self.seed_rules: dict[str, Rule] = {}
         self.producers: dict[str, list[Rule]] = {}
         self.counter = itertools.count()
 
@@ -501,11 +507,17 @@ class Compiler:
         digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:8]
         reach_type = f"$reach_{digest}"
         self.reach_types[key] = reach_type
-        seed_atom = Atom("s", "model" if seed == "root" else seed)
-        if seed == "root":
-            seed_atom.literals.append({"partition_root": True})
-        seed_meta = RuleMeta(self.new_name("x"), "reach-seed", produces=reach_type, origin="s")
-        self.add_rule(seed_meta, [seed_atom], {})
+        # One seed rule per kind of origin starts every reach type with that origin (fewer
+        # actions than a seed rule per type).
+        seed_rule = self.seed_rules.get(seed)
+        if seed_rule is None:
+            seed_atom = Atom("s", "model" if seed == "root" else seed)
+            if seed == "root":
+                seed_atom.literals.append({"partition_root": True})
+            seed_meta = RuleMeta(self.new_name("x"), "reach-seed", origin="s")
+            seed_rule = self.seed_rules[seed] = self.add_rule(seed_meta, [seed_atom], {})
+        seed_rule.meta.seeds.append(reach_type)
+        self.producers.setdefault(reach_type, []).append(seed_rule)
         step_reach = Atom("r", reach_type)
         edge = Atom("e", "lineage")
         edge.tests.append(Test("", "child", "eq", Ref("r", "node"), None, 0))  # type: ignore[arg-type]
@@ -554,12 +566,17 @@ class Compiler:
         return out
 
     def subject_atoms(
-        self, policy: Policy, conj: list[Any], meta: RuleMeta, needs_model: bool
+        self,
+        policy: Policy,
+        conj: list[Any],
+        meta: RuleMeta,
+        needs_model: bool,
+        name: str | None = None,
     ) -> tuple[list[Atom], dict[str, Atom]]:
         bound: dict[str, Atom] = {}
         atoms: list[Atom] = []
         subject = policy.subject
-        main = Atom(subject.alias, subject.kind, alias=subject.alias)
+        main = Atom(name or subject.alias, subject.kind, alias=subject.alias)
         if subject.kind == "model":
             main.literals.append({"partition_root": True})
         bound[subject.alias] = main
@@ -609,15 +626,20 @@ class Compiler:
             for subject_conj in subject_conjs:
                 for conj in conjs:
                     base_role = role.split(":")[0]
+                    # Applicability and missing-field rules name the subject pattern the
+                    # same in every policy, so identical ones can be merged (fewer actions).
+                    canonical = SUBJECT if base_role in ("applicable", "missing") else None
                     meta = RuleMeta(
                         self.new_name("p"),
                         base_role,
                         policy=policy.id,
-                        subject=policy.subject.alias,
+                        subject=canonical or policy.subject.alias,
                         missing=role.split(":", 1)[1] if ":" in role else None,
                     )
                     needs_model = "model" in _conj_aliases(conj)
-                    atoms, bound = self.subject_atoms(policy, subject_conj, meta, needs_model)
+                    atoms, bound = self.subject_atoms(
+                        policy, subject_conj, meta, needs_model, canonical
+                    )
                     atoms += self.atoms_for(conj, bound, meta)
                     self.add_rule(meta, atoms, bound)
 
@@ -709,14 +731,77 @@ def _expr_for(compiler: Compiler, rule: Rule) -> dict[str, Any]:
     return {"all": patterns, "cap": CAP, "dist": 0}
 
 
-def _type_usage(rule: Rule) -> Counter[str]:
-    usage: Counter[str] = Counter()
-    for atom in rule.atoms:
-        if atom.tests or atom.negated:
-            usage[atom.fact_type] += 1
-    if rule.gate is not None:
-        usage[GATE] += 1
-    return usage
+def _is_join(node: Any) -> bool:
+    """Does this engine test compare with another pattern's field (``{field: {alias: f}}``)?"""
+    if isinstance(node, list):
+        return any(_is_join(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    for key, value in node.items():
+        if (
+            not key.startswith("$")
+            and isinstance(value, dict)
+            and value
+            and all(not k.startswith("$") and isinstance(v, str) for k, v in value.items())
+        ):
+            return True
+        if _is_join(value):
+            return True
+    return False
+
+
+class AlphaLoad:
+    """An estimate of the alpha network durable-rules builds for a set of rules: each pattern
+    is a chain of its tests in order; identical literal tests at the same place share a node,
+    join tests never do. Tracks the largest fan-out of any node and the most rules ending on
+    one node, the two numbers the engine's limits are about (the fan-out is counted over all
+    children, a safe over-estimate of the children one fact satisfies at once)."""
+
+    def __init__(self) -> None:
+        self.root: dict[Any, Any] = {}
+        self.ends = 0
+        self._unique = itertools.count()
+
+    def add(self, rule: dict[str, Any]) -> None:
+        for pattern in rule["all"]:
+            ((_alias, expr),) = pattern.items()
+            node = self.root
+            for test in expr.get("$and", [expr]):
+                key = (
+                    ("join", next(self._unique))
+                    if _is_join(test)
+                    else json.dumps(test, sort_keys=True)
+                )
+                node = node.setdefault(key, {})
+            node["$end"] = node.get("$end", 0) + 1
+            self.ends = max(self.ends, node["$end"])
+
+    def widest(self) -> int:
+        """The most children of one node a single fact can satisfy at once: equality tests
+        on the same field are mutually exclusive (a fact has one ``t``), anything else
+        (joins, ranges, existence) is counted."""
+        widest = 0
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            fields: set[str] = set()
+            others = 0
+            for key in node:
+                if key == "$end":
+                    continue
+                test = json.loads(key) if isinstance(key, str) else None
+                if isinstance(test, dict) and len(test) == 1:
+                    ((field, value),) = test.items()
+                    if not field.startswith("$") and not isinstance(value, dict | list):
+                        fields.add(field)
+                        continue
+                others += 1
+            widest = max(widest, others + len(fields))
+            stack += [v for k, v in node.items() if k != "$end"]
+        return widest
+
+    def fits(self) -> bool:
+        return self.widest() <= MAX_ALPHA_FANOUT and self.ends <= MAX_RULES_PER_ALPHA
 
 
 def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
@@ -736,38 +821,49 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
     # policies need, so each shard evaluates independently.
     support = [r for r in compiler.rules if r.meta.policy is None]
     needs = _support_closure(compiler, support)
+    exprs = {id(rule): _expr_for(compiler, rule) for rule in compiler.rules}
+    # One engine rule for identical applicability / missing-field rules of several policies.
+    seen: dict[str, Rule] = {}
+    for policy_id, rules in policy_rules.items():
+        kept = []
+        for rule in rules:
+            if rule.meta.role not in ("applicable", "missing"):
+                kept.append(rule)
+                continue
+            signature = json.dumps(exprs[id(rule)], sort_keys=True)
+            first = seen.get(signature)
+            if first is None:
+                seen[signature] = rule
+                kept.append(rule)
+            else:
+                first.meta.also.append(rule.meta)
+        policy_rules[policy_id] = kept
     shards: list[list[Rule]] = []
-    usage: list[Counter[str]] = []
     for rules in policy_rules.values():
         if not rules:
             continue
-        deps = _deps_of(rules, needs)
-        want = Counter()
-        for rule in rules + deps:
-            want.update(_type_usage(rule))
-        for index, current in enumerate(shards):
-            merged = usage[index] + want
-            fits = all(n <= MAX_TYPE_PATTERNS for t, n in merged.items() if t != GATE)
-            if fits and merged[GATE] <= MAX_GATED_RULES:
-                current.extend(r for r in rules + deps if r not in current)
-                usage[index] = Counter()
-                for rule in current:
-                    usage[index].update(_type_usage(rule))
+        wanted = list(dict.fromkeys(rules + _deps_of(rules, needs)))
+        for current in shards:
+            candidate = current + [r for r in wanted if r not in current]
+            load = AlphaLoad()
+            for rule in candidate:
+                load.add(exprs[id(rule)])
+            if load.fits():
+                current[:] = candidate
                 break
         else:
-            shards.append(list(dict.fromkeys(rules + deps)))
-            usage.append(Counter(want))
+            shards.append(wanted)
     out: list[Shard] = []
     digest = hashlib.sha256()
     for index, rules in enumerate(shards or [[]]):
         ruleset: dict[str, Any] = {}
         metas: dict[str, RuleMeta] = {}
         for rule in rules:
-            ruleset[rule.meta.name] = _expr_for(compiler, rule)
+            ruleset[rule.meta.name] = exprs[id(rule)]
             metas[rule.meta.name] = rule.meta
-        ruleset["$close"] = {"all": [{"g_": {"t": GATE}}]}
-        # Proof that the partition's facts reached the engine (a fact it cannot parse is
-        # dropped without an error): the root model must be seen at the last gate.
+        # Fires once per session at the last gate: proves the partition's facts reached the
+        # engine (a fact it cannot parse is dropped without an error, so the root model must
+        # be seen), and guarantees an action ran before delete_state (P3).
         ruleset["$root"] = {
             "all": [
                 {"g_": {"$and": [{"t": GATE}, {"stratum": strata}]}},

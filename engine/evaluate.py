@@ -118,10 +118,13 @@ class Evaluator:
         if meta is None:
             return lambda c: None
 
+        metas = [meta, *meta.also]
+
         def record(c: Any) -> None:
             try:
                 for match in _matches(c):
-                    sink.events.append((meta, match))
+                    for each in metas:
+                        sink.events.append((each, match))
             except Exception as exc:  # P18: exceptions in actions vanish; keep them
                 sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
 
@@ -137,14 +140,15 @@ class Evaluator:
                     c,
                     (
                         {
-                            "t": meta.produces,
-                            "id": f"{meta.produces}|{m['s']['key']}|{m['s']['key']}",
+                            "t": reach_type,
+                            "id": f"{reach_type}|{m['s']['key']}|{m['s']['key']}",
                             "origin": m["s"]["key"],
                             "node": m["s"]["key"],
                             "depth": 0,
                             "path": [],
                         }
                         for m in _matches(c)
+                        for reach_type in meta.seeds
                     ),
                 )
             except Exception as exc:
@@ -220,13 +224,15 @@ class Evaluator:
                         {"t": GATE, "id": f"{GATE}|{stratum}", "stratum": stratum, "sid": sid},
                     )
                 state = self.host.get_state(shard.name, sid)
-                self.host.delete_state(shard.name, sid)
+                accepted = self.sink.roots == [partition.model]
+                if accepted:  # else no action ran, and delete_state would crash (P3)
+                    self.host.delete_state(shard.name, sid)
             except Exception as exc:
                 raise EngineError(
                     f"rules engine failed on model '{partition.model}' ({shard.name}): "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            if self.sink.roots != [partition.model]:
+            if not accepted:
                 raise EngineError(
                     f"the rules engine did not accept the facts of model '{partition.model}'"
                 )
@@ -346,6 +352,7 @@ class _Assembler:
             "model": dict(partition.records.get(partition.model, ("", {}))[1]),
             "path": [step.model_dump() for step in (evidence.path if evidence else [])],
         }
+        context[policy.subject.alias] = context["subject"]
         if match:
             for name, fact in match.items():
                 if isinstance(fact, dict) and "key" in fact and not name.startswith(("g_", "$")):
@@ -425,6 +432,10 @@ class _Assembler:
     ) -> tuple[Outcome, Finding | None]:
         if subject not in applicable.get(policy.id, {}):
             return Outcome.not_applicable, None
+        gaps = missing.get(policy.id, {}).get(subject)
+        found = matches.get((policy.id, subject))
+        if not gaps and not found:
+            return Outcome.passed, None  # the common case: nothing to build
         kind = policy.subject.kind
         common = {
             "policy": policy.id,
@@ -437,14 +448,14 @@ class _Assembler:
             "hypothetical": subject in partition.hypothetical,
         }
         fid = finding_id(policy.id, kind, subject)
-        gaps = sorted(set(missing.get(policy.id, {}).get(subject, [])))
         if gaps:
+            gaps = sorted(set(gaps))
             base = applicable[policy.id][subject]
             message = self.message(policy, partition, subject, base, None)
             return Outcome.indeterminate, Finding(
                 id=fid, outcome=Outcome.indeterminate, message=message, missing=gaps, **common
             )
-        found = matches.get((policy.id, subject), {})
+        found = found or {}
         role = "fail" if found.get("fail") else "review" if found.get("review") else None
         if role is None:
             return Outcome.passed, None

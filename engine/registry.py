@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -238,6 +239,19 @@ def _configure_sqlite(engine: Engine, *, create: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _forget_in_forked_children(engine: Engine) -> None:
+    """Worker processes (audit --workers) are forked: they must not use or close the
+    parent's pooled connections (SQLAlchemy's documented pattern for os.fork)."""
+    ref = weakref.ref(engine)
+
+    def after_in_child() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
 def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
     """Open the registry at ``url`` (default: ``$AIGOV_DB`` or ``sqlite:///aigov.db``).
 
@@ -267,6 +281,7 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
         raise RegistryError(f"cannot open {raw!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine, create=create)
+    _forget_in_forked_children(engine)
     registry = Registry(engine)
     try:
         version = registry.schema_version()

@@ -809,3 +809,38 @@ def test_two_audits_give_identical_json(tmp_path: Path) -> None:
         second = audit(reg, load_policies([pdir]), AS_OF).model_dump_json()
     assert first == second
     assert '"T-1"' in first and '"T-2"' in first
+
+
+# ----------------------------------------------------------------------------- engine limits
+
+
+def test_many_join_rules_are_sharded_under_the_engines_alpha_limit(tmp_path: Path) -> None:
+    """durable-rules fails (error 303) once one fact satisfies more than 64 alpha children of
+    a node; 90 policies that each join approvals to the deployment must still evaluate."""
+    pdir = tmp_path / "many"
+    pdir.mkdir()
+    for n in range(90):
+        (pdir / f"p{n}.yaml").write_text(policy(
+            subject="{as: dep, kind: deployment}",
+            pid=f"MANY-{n:03d}",
+            when=f"""
+            exists:
+              as: appr
+              kind: approval
+              where: {{model: {{ref: dep.model}}, approver: {{ne: "board-{n}"}}}}
+            """,
+        ))
+    rfile = tmp_path / "r.yaml"
+    rfile.write_text(yaml.safe_dump(_merge(BASE, models({"id": "m"}, {"id": "n"}),
+                                           _approval(approver="board-7"),
+                                           _deployments({"id": "d", "model": "m"},
+                                                        {"id": "e", "model": "n"}))))
+    policy_set = load_policies([pdir], include_builtin=False)
+    compiled = compile_policies(policy_set, AS_OF)
+    assert len(compiled.shards) >= 2
+    with open_registry(f"sqlite:///{tmp_path / 'many.db'}", create=True) as reg:
+        import_paths(reg, [rfile])
+        result = audit(reg, policy_set, AS_OF)
+    failing = {f.policy for f in result.findings if f.subject == "d" and f.outcome == Outcome.fail}
+    assert failing == {f"MANY-{n:03d}" for n in range(90)} - {"MANY-007"}
+    assert not [f for f in result.findings if f.subject == "e"]  # model n has no approval
