@@ -67,35 +67,66 @@ def generate(models: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     n_providers = max(5, models // 40)
     providers = [f"prov-{i:05d}" for i in range(n_providers)]
     for i, pid in enumerate(providers):
-        out["providers"].append({"id": pid, "name": f"Provider {i}", "jurisdiction":
-                                 rng.choice(["US", "EU", "CN", "UK"])})
+        out["providers"].append(
+            {
+                "id": pid,
+                "name": f"Provider {i}",
+                "jurisdiction": rng.choice(["US", "EU", "CN", "UK"]),
+            }
+        )
         clauses: list[dict[str, Any]] = []
         if i % 4 == 0:
-            clauses.append({"section": "2(c)", "type": "prohibits_competing_use_of_outputs",
-                            "binds": "account_holder", "ambiguity": "compete is undefined"})
+            clauses.append(
+                {
+                    "section": "2(c)",
+                    "type": "prohibits_competing_use_of_outputs",
+                    "binds": "account_holder",
+                    "ambiguity": "compete is undefined",
+                }
+            )
         if i % 7 == 0:
-            clauses.append({"section": "1.b.i", "type": "name_prefix",
-                            "params": {"prefix": f"P{i}"}})
-            clauses.append({"section": "1.b.i", "type": "attribution",
-                            "params": {"phrases": [f"Built with P{i}"]}})
+            clauses.append(
+                {"section": "1.b.i", "type": "name_prefix", "params": {"prefix": f"P{i}"}}
+            )
+            clauses.append(
+                {
+                    "section": "1.b.i",
+                    "type": "attribution",
+                    "params": {"phrases": [f"Built with P{i}"]},
+                }
+            )
         if i % 11 == 0:
-            clauses.append({"section": "1.b.v",
-                            "type": "prohibits_improving_other_llms_except_family",
-                            "params": {"family": f"fam-{i}"}})
+            clauses.append(
+                {
+                    "section": "1.b.v",
+                    "type": "prohibits_improving_other_llms_except_family",
+                    "params": {"family": f"fam-{i}"},
+                }
+            )
         if i % 13 == 0:
             clauses.append({"section": "3", "type": "non_commercial"})
-        out["terms"].append({"id": f"terms-{pid}", "provider": pid,
-                             "kind": "licence" if i % 2 else "tos",
-                             "title": f"Terms of provider {i}", "version": "1.0",
-                             "effective_from": "2024-01-01", "clauses": clauses})
+        out["terms"].append(
+            {
+                "id": f"terms-{pid}",
+                "provider": pid,
+                "kind": "licence" if i % 2 else "tos",
+                "title": f"Terms of provider {i}",
+                "version": "1.0",
+                "effective_from": "2024-01-01",
+                "clauses": clauses,
+            }
+        )
 
     n_datasets = max(3, models // 5)
     model_ids = [f"model-{i:06d}" for i in range(models)]
     depth: dict[str, int] = {}
     for i in range(n_datasets):
         did = f"ds-{i:06d}"
-        record: dict[str, Any] = {"id": did, "name": f"Dataset {i}",
-                                  "licences": [rng.choice(DATASET_LICENCES)]}
+        record: dict[str, Any] = {
+            "id": did,
+            "name": f"Dataset {i}",
+            "licences": [rng.choice(DATASET_LICENCES)],
+        }
         if i % 4 == 0:
             record["synthetic"] = True
             if i % 12 and i > 0:  # some synthetic sets declare no generator
@@ -107,10 +138,15 @@ def generate(models: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     for i, mid in enumerate(model_ids):
         provider = providers[rng.randrange(n_providers)]
         licence = rng.choice(LICENCES) if rng.random() > 0.05 else None
-        record = {"id": mid, "name": f"Model {i}", "provider": provider,
-                  "family": f"fam-{rng.randrange(n_providers)}",
-                  "release_date": _day(rng, -900, -10), "weights": rng.choice(
-                      ["open", "gated", "closed_api"]), "distributed": rng.random() < 0.6}
+        record = {
+            "id": mid,
+            "name": f"Model {i}",
+            "provider": provider,
+            "family": f"fam-{rng.randrange(n_providers)}",
+            "release_date": _day(rng, -900, -10),
+            "weights": rng.choice(["open", "gated", "closed_api"]),
+            "distributed": rng.random() < 0.6,
+        }
         if licence:
             record["licence"] = licence
         if rng.random() < 0.9:
@@ -140,49 +176,82 @@ def generate(models: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
                 out["lineage"].append(edge)
                 depth[mid] = max(depth[mid], depth[parent] + 1)
         if rng.random() < 0.4:
-            out["lineage"].append({"child": mid, "parent": f"ds-{rng.randrange(n_datasets):06d}",
-                                   "relation": rng.choice(["finetune", "trained_on"])})
+            out["lineage"].append(
+                {
+                    "child": mid,
+                    "parent": f"ds-{rng.randrange(n_datasets):06d}",
+                    "relation": rng.choice(["finetune", "trained_on"]),
+                }
+            )
 
         approvals = []
         for a in range(rng.choice([0, 1, 1, 1, 2])):
             aid = f"appr-{i:06d}-{a}"
             expires = _day(rng, -120, 400)
-            approval = {"id": aid, "model": mid, "approver": "model review board",
-                        "granted_at": _day(rng, -500, -130), "expires_at": expires,
-                        "status": rng.choice(["approved"] * 8 + ["conditional", "suspended"]),
-                        "scope": {"platforms": rng.sample(PLATFORMS, 2),
-                                  "regions": rng.sample(REGIONS, 3),
-                                  "environments": rng.sample(ENVIRONMENTS, 2)},
-                        "evidence": [{"type": "red_team", "ref": f"RT-{i}-{a}"}]
-                        if rng.random() < 0.8 else [],
-                        "conditions": [{"type": "requires_guardrail", "value": "content-filter"}]
-                        if rng.random() < 0.3 else []}
+            approval = {
+                "id": aid,
+                "model": mid,
+                "approver": "model review board",
+                "granted_at": _day(rng, -500, -130),
+                "expires_at": expires,
+                "status": rng.choice(["approved"] * 8 + ["conditional", "suspended"]),
+                "scope": {
+                    "platforms": rng.sample(PLATFORMS, 2),
+                    "regions": rng.sample(REGIONS, 3),
+                    "environments": rng.sample(ENVIRONMENTS, 2),
+                },
+                "evidence": [{"type": "red_team", "ref": f"RT-{i}-{a}"}]
+                if rng.random() < 0.8
+                else [],
+                "conditions": [{"type": "requires_guardrail", "value": "content-filter"}]
+                if rng.random() < 0.3
+                else [],
+            }
             approvals.append(approval)
         out["approvals"] += approvals
         for d in range(rng.randint(1, 5)):
-            dep = {"id": f"dep-{i:06d}-{d}", "model": mid, "platform": rng.choice(PLATFORMS),
-                   "region": rng.choice(REGIONS), "environment": rng.choice(ENVIRONMENTS),
-                   "exposure": rng.choice(EXPOSURES),
-                   "status": rng.choice(["active"] * 6 + ["planned", "retired"]),
-                   "guardrails": ["content-filter"] if rng.random() < 0.6 else []}
+            dep = {
+                "id": f"dep-{i:06d}-{d}",
+                "model": mid,
+                "platform": rng.choice(PLATFORMS),
+                "region": rng.choice(REGIONS),
+                "environment": rng.choice(ENVIRONMENTS),
+                "exposure": rng.choice(EXPOSURES),
+                "status": rng.choice(["active"] * 6 + ["planned", "retired"]),
+                "guardrails": ["content-filter"] if rng.random() < 0.6 else [],
+            }
             if approvals and rng.random() < 0.7:
                 dep["approval"] = rng.choice(approvals)["id"]
             out["deployments"].append(dep)
             if rng.random() < 0.01:
-                out["waivers"].append({"id": f"waiver-{i:06d}-{d}", "policy": "HOST-001",
-                                       "subject": dep["id"], "reason": "migration in progress",
-                                       "approved_by": "ciso", "granted_at": _day(rng, -200, -100),
-                                       "expires_at": _day(rng, -60, 120)})
+                out["waivers"].append(
+                    {
+                        "id": f"waiver-{i:06d}-{d}",
+                        "policy": "HOST-001",
+                        "subject": dep["id"],
+                        "reason": "migration in progress",
+                        "approved_by": "ciso",
+                        "granted_at": _day(rng, -200, -100),
+                        "expires_at": _day(rng, -60, 120),
+                    }
+                )
 
     subjects = rng.sample(providers, max(1, n_providers // 50))
     subjects += rng.sample(model_ids, max(1, models // 50))
     for k, subject in enumerate(sorted(subjects)):
-        out["investigations"].append({
-            "id": f"inv-{k:05d}", "subject": subject, "authority": f"Authority {k % 7}",
-            "authority_type": rng.choice(["regulator", "vendor_internal", "media_report"]),
-            "allegation": "alleged misuse of outputs", "allegation_type": "distillation",
-            "status": rng.choice(["open", "reported", "closed_unsubstantiated"]),
-            "opened_at": _day(rng, -400, -1), "confidence": "alleged"})
+        out["investigations"].append(
+            {
+                "id": f"inv-{k:05d}",
+                "subject": subject,
+                "authority": f"Authority {k % 7}",
+                "authority_type": rng.choice(["regulator", "vendor_internal", "media_report"]),
+                "allegation": "alleged misuse of outputs",
+                "allegation_type": "distillation",
+                "status": rng.choice(["open", "reported", "closed_unsubstantiated"]),
+                "opened_at": _day(rng, -400, -1),
+                "confidence": "alleged",
+            }
+        )
     return out
 
 

@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +125,12 @@ def registry_files(models: int, seed: int) -> tuple[Path, int]:
 
 def git_commit() -> str:
     try:
-        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                         text=True).strip()
-        dirty = subprocess.call(["git", "diff", "--quiet", "HEAD", "--", "engine", "reports",
-                                 "policies"], cwd=ROOT)
+        commit = subprocess.check_output(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True
+        ).strip()
+        dirty = subprocess.call(
+            ["git", "diff", "--quiet", "HEAD", "--", "engine", "reports", "policies"], cwd=ROOT
+        )
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -146,8 +147,11 @@ def main() -> None:
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "as_of": AS_OF,
         "targets": TARGETS,
         "sizes": [],
@@ -169,11 +173,29 @@ def main() -> None:
         for workers in args.workers:
             print(f"N={size}: audit --workers {workers} ...", file=sys.stderr)
             out = OUT / f"audit-{size}-w{workers}.json"
-            audited = measure(["audit", "--db", url, "--as-of", AS_OF, "--quiet", "--no-record",
-                               "--workers", str(workers), "--format", "json", "-o", str(out)])
-            audited.update(workers=workers, models_per_second=size / audited["wall"],
-                           ms_per_model=1000 * audited["wall"] / size,
-                           json_bytes=out.stat().st_size if out.exists() else None)
+            audited = measure(
+                [
+                    "audit",
+                    "--db",
+                    url,
+                    "--as-of",
+                    AS_OF,
+                    "--quiet",
+                    "--no-record",
+                    "--workers",
+                    str(workers),
+                    "--format",
+                    "json",
+                    "-o",
+                    str(out),
+                ]
+            )
+            audited.update(
+                workers=workers,
+                models_per_second=size / audited["wall"],
+                ms_per_model=1000 * audited["wall"] / size,
+                json_bytes=out.stat().st_size if out.exists() else None,
+            )
             entry["audits"].append(audited)
         identical = len({(OUT / f"audit-{size}-w{w}.json").read_bytes() for w in args.workers})
         entry["workers_output_identical"] = identical == 1
@@ -182,12 +204,27 @@ def main() -> None:
             json.dump(results, handle, indent=2)
 
     largest = results["sizes"][-1]
-    url = f"sqlite:///{OUT / f'bench-{largest['models']}.db'}"
+    biggest = largest["models"]
+    url = f"sqlite:///{OUT / f'bench-{biggest}.db'}"
     model = f"model-{largest['models'] // 2:06d}"
     gates = []
     for _ in range(args.gate_repeats):
-        gated = measure(["gate", model, "--platform", "azure-ai-foundry", "--region", "eastus",
-                         "--environment", "prod", "--db", url, "--as-of", AS_OF])
+        gated = measure(
+            [
+                "gate",
+                model,
+                "--platform",
+                "azure-ai-foundry",
+                "--region",
+                "eastus",
+                "--environment",
+                "prod",
+                "--db",
+                url,
+                "--as-of",
+                AS_OF,
+            ]
+        )
         gates.append(gated)
     results["gate"] = {
         "models_in_registry": largest["models"],

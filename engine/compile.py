@@ -152,6 +152,16 @@ def _aliases_in(node: Any) -> set[str]:
     return set()
 
 
+def _ordering_join(test: Test) -> bool:
+    return isinstance(test.value, Ref) and test.op in ("ne", "lt", "le", "gt", "ge")
+
+
+def _require(atom: Atom, fieldname: str) -> None:
+    guard = {"$ex": {engine_field(fieldname): 1}}
+    if guard not in atom.literals:
+        atom.literals.append(guard)
+
+
 def _conj_aliases(conj: list[Any]) -> set[str]:
     """Every alias a DNF conjunction refers to (including lineage origins)."""
     out: set[str] = set()
@@ -187,7 +197,9 @@ def _simple_negation(bind: Bind) -> bool:
     if len(conjs) != 1:
         return False
     return not any(
-        isinstance(item, NegTest) or (item.op == "contains" and isinstance(item.value, Ref))
+        isinstance(item, NegTest)
+        or (item.op == "contains" and isinstance(item.value, Ref))
+        or _ordering_join(item)  # needs guards on the outer record: see Compiler.add_test
         for item in conjs[0]
     )
 
@@ -394,12 +406,24 @@ class Compiler:
                     test.ftype,
                     test.line,
                 )
-                bound[test.value.alias].tests.append(swapped)
+                self.add_test(bound[test.value.alias], swapped, bound)
                 return
             if test.op == "contains":
                 self.member_atom(test, bound, atoms)
                 return
-        bound[test.alias].tests.append(test)
+        self.add_test(bound[test.alias], test, bound)
+
+    def add_test(self, atom: Atom, test: Test, bound: dict[str, Atom]) -> None:
+        """Put a test on a positive pattern. An ordering join (ne/lt/le/gt/ge against another
+        record's field) aborts the engine with error 311 when either field is missing, so
+        both patterns also require their field to exist - the comparison would be false
+        anyway, so this changes no result."""
+        atom.tests.append(test)
+        if _ordering_join(test):
+            _require(atom, test.field)
+            ref: Ref = test.value
+            if ref.field != "id":
+                _require(bound[ref.alias], ref.field)
 
     def member_atom(self, test: Test, bound: dict[str, Atom], atoms: list[Atom]) -> Atom:
         """``x.list contains y.f`` as a membership fact joined to both (the engine cannot
@@ -447,14 +471,14 @@ class Compiler:
                 if item.op == "contains" and isinstance(item.value, Ref):
                     self.member_atom(item, bound, atoms)
                 else:
-                    atom.tests.append(item)
+                    self.add_test(atom, item, bound)
         return atoms
 
     def neg_test_atom(self, test: Test, bound: dict[str, Atom], meta: RuleMeta) -> Atom:
         """not(x.f op v): no fact that is x (same key) satisfies the test. A negated list
-        join (``not x.list contains y.f``) needs a member pattern, so it goes through an
-        auxiliary fact."""
-        if test.op == "contains" and isinstance(test.value, Ref):
+        join (``not x.list contains y.f``) needs a member pattern and a negated ordering join
+        needs field guards, so both go through an auxiliary fact."""
+        if (test.op == "contains" and isinstance(test.value, Ref)) or _ordering_join(test):
             outer = tuple(sorted({test.alias, test.value.alias}))
             return self.aux_atom(Aux(test, outer), bound, meta)
         kind = bound[test.alias].fact_type
@@ -610,6 +634,11 @@ class Compiler:
         else:
             plans.append(("fail", All((policy.when, Not(policy.review_if)))))
             plans.append(("review", All((policy.when, policy.review_if))))
+        review_texts = (
+            {_absent_text(item) for conj in dnf(Not(policy.review_if)) for item in conj}
+            if policy.review_if is not TRUE
+            else set()
+        )
         for role, condition in plans:
             conjs = self.expand(dnf(condition))
             if len(conjs) * len(subject_conjs) > 64:
@@ -641,6 +670,9 @@ class Compiler:
                         policy, subject_conj, meta, needs_model, canonical
                     )
                     atoms += self.atoms_for(conj, bound, meta)
+                    if base_role == "fail" and policy.review_if is not TRUE:
+                        # "review_if did not hold" is not an absence the finding rests on
+                        meta.absent = [a for a in meta.absent if a not in review_texts]
                     self.add_rule(meta, atoms, bound)
 
     def compile_derivation(self, derivation: Derivation) -> None:
@@ -689,6 +721,17 @@ class Compiler:
             elif any(a.negated for a in rule.atoms):
                 rule.gate = rule.meta.stratum
         return top
+
+
+def _absent_text(item: Any) -> str | None:
+    """The absence description the compiler records for a DNF item, if any."""
+    if isinstance(item, Aux):
+        return describe_condition(item.condition)
+    if isinstance(item, Not) and isinstance(item.item, Bind):
+        return describe_absent(item.item)
+    if isinstance(item, NegTest):
+        return describe_condition(item.test)
+    return None
 
 
 def describe_absent(bind: Bind) -> str:
@@ -753,9 +796,8 @@ def _is_join(node: Any) -> bool:
 class AlphaLoad:
     """An estimate of the alpha network durable-rules builds for a set of rules: each pattern
     is a chain of its tests in order; identical literal tests at the same place share a node,
-    join tests never do. Tracks the largest fan-out of any node and the most rules ending on
-    one node, the two numbers the engine's limits are about (the fan-out is counted over all
-    children, a safe over-estimate of the children one fact satisfies at once)."""
+    join tests never do. It gives the two numbers the engine's limits are about: the peak of
+    its alpha stack for one fact, and the most rules ending on one node."""
 
     def __init__(self) -> None:
         self.root: dict[Any, Any] = {}
@@ -777,28 +819,32 @@ class AlphaLoad:
             self.ends = max(self.ends, node["$end"])
 
     def widest(self) -> int:
-        """The most children of one node a single fact can satisfy at once: equality tests
-        on the same field are mutually exclusive (a fact has one ``t``), anything else
-        (joins, ranges, existence) is counted."""
-        widest = 0
-        stack = [self.root]
-        while stack:
-            node = stack.pop()
-            fields: set[str] = set()
-            others = 0
-            for key in node:
+        """The peak of the engine's alpha stack for one fact, worst case. durable-rules walks
+        the alpha network depth first with a 64-entry stack (error 303 past it): a node
+        pushes every child the fact satisfies, then the last pushed is expanded while its
+        siblings wait. Equality tests on one field are mutually exclusive (a fact has one
+        ``t``); everything else (joins, ranges, existence tests) is assumed to match."""
+
+        def need(node: dict[Any, Any]) -> int:
+            by_field: dict[str, int] = {}
+            needs: list[int] = []
+            for key, child in node.items():
                 if key == "$end":
                     continue
+                child_need = need(child)
                 test = json.loads(key) if isinstance(key, str) else None
                 if isinstance(test, dict) and len(test) == 1:
                     ((field, value),) = test.items()
                     if not field.startswith("$") and not isinstance(value, dict | list):
-                        fields.add(field)
+                        by_field[field] = max(by_field.get(field, 0), child_need)
                         continue
-                others += 1
-            widest = max(widest, others + len(fields))
-            stack += [v for k, v in node.items() if k != "$end"]
-        return widest
+                needs.append(child_need)
+            needs += by_field.values()
+            if not needs:
+                return 0
+            return max(len(needs), len(needs) - 1 + max(needs))
+
+        return need(self.root) + 1
 
     def fits(self) -> bool:
         return self.widest() <= MAX_ALPHA_FANOUT and self.ends <= MAX_RULES_PER_ALPHA

@@ -421,6 +421,14 @@ def _ref(
     if ftype is None:
         ctx.error(path, f"{scope[alias]} has no field '{fieldname}'")
         return None
+    if op == "contains" and ftype.kind in ("list", "any"):
+        ctx.error(
+            path,
+            f"'contains' compares a list with one value, but {alias}.{fieldname} is "
+            f"{'a list' if ftype.kind == 'list' else 'free-form (it may hold a list)'}; "
+            "write the values as literals, or compare with a single-valued field",
+        )
+        return None
     expect = want.item if op == "contains" and want.item else want
     compatible = ftype.kind == expect.kind or "any" in (ftype.kind, expect.kind)
     if not compatible:

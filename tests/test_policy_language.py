@@ -728,6 +728,16 @@ BAD_POLICIES = [
     ("{kind: model}", "exists: {as: x, kind: modle}", "unknown record kind 'modle'"),
     ("{kind: model}", "test: {nobody.name: x}", "'nobody' is not bound here"),
     ("{kind: model}", "test: {model.name: {eq: {ref: model.release_date}}}", "cannot compare"),
+    (
+        "{kind: model}",
+        "test: {model.attributions: {contains: {ref: model.tags}}}",
+        "'contains' compares a list with one value, but model.tags is a list",
+    ),
+    (
+        "{kind: model}",
+        "all: [{exists: {as: c, kind: clause}}, {test: {model.attributions: {contains: {ref: c.params.phrases}}}}]",
+        "c.params.phrases is free-form (it may hold a list)",
+    ),
 ]
 
 
@@ -820,21 +830,29 @@ def test_many_join_rules_are_sharded_under_the_engines_alpha_limit(tmp_path: Pat
     pdir = tmp_path / "many"
     pdir.mkdir()
     for n in range(90):
-        (pdir / f"p{n}.yaml").write_text(policy(
-            subject="{as: dep, kind: deployment}",
-            pid=f"MANY-{n:03d}",
-            when=f"""
+        (pdir / f"p{n}.yaml").write_text(
+            policy(
+                subject="{as: dep, kind: deployment}",
+                pid=f"MANY-{n:03d}",
+                when=f"""
             exists:
               as: appr
               kind: approval
               where: {{model: {{ref: dep.model}}, approver: {{ne: "board-{n}"}}}}
             """,
-        ))
+            )
+        )
     rfile = tmp_path / "r.yaml"
-    rfile.write_text(yaml.safe_dump(_merge(BASE, models({"id": "m"}, {"id": "n"}),
-                                           _approval(approver="board-7"),
-                                           _deployments({"id": "d", "model": "m"},
-                                                        {"id": "e", "model": "n"}))))
+    rfile.write_text(
+        yaml.safe_dump(
+            _merge(
+                BASE,
+                models({"id": "m"}, {"id": "n"}),
+                _approval(approver="board-7"),
+                _deployments({"id": "d", "model": "m"}, {"id": "e", "model": "n"}),
+            )
+        )
+    )
     policy_set = load_policies([pdir], include_builtin=False)
     compiled = compile_policies(policy_set, AS_OF)
     assert len(compiled.shards) >= 2
@@ -844,3 +862,91 @@ def test_many_join_rules_are_sharded_under_the_engines_alpha_limit(tmp_path: Pat
     failing = {f.policy for f in result.findings if f.subject == "d" and f.outcome == Outcome.fail}
     assert failing == {f"MANY-{n:03d}" for n in range(90)} - {"MANY-007"}
     assert not [f for f in result.findings if f.subject == "e"]  # model n has no approval
+
+
+@pytest.mark.parametrize("closed_at", [None, "2025-01-15", "2025-03-01"])
+def test_ordering_joins_with_a_missing_field(evaluate, closed_at: str | None) -> None:
+    """A comparison with a missing field is false (durable-rules would abort with error 311
+    without the compiler's guards), in a positive binding, under 'absent' and under 'not'."""
+    investigation = {
+        "id": "i1",
+        "subject": "acme",
+        "authority": "X",
+        "authority_type": "regulator",
+        "allegation": "y",
+        "status": "closed_unsubstantiated",
+        "opened_at": "2025-01-01",
+    }
+    if closed_at:
+        investigation["closed_at"] = closed_at
+    registry = _merge(
+        models({"id": "m1"}),
+        {"investigations": [investigation]},
+        {"approvals": [{"id": "a1", "model": "m1", "approver": "b", "granted_at": "2025-02-01"}]},
+    )
+    rules = (
+        policy(
+            pid="POS",
+            when="""
+    all:
+      - exists: {as: inv, kind: investigation}
+      - exists: {as: appr, kind: approval, where: {granted_at: {ge: {ref: inv.closed_at}}}}
+    """,
+        )
+        + policy(
+            pid="ABSENT",
+            when="""
+    all:
+      - exists: {as: inv, kind: investigation}
+      - absent: {as: appr, kind: approval, where: {granted_at: {ge: {ref: inv.closed_at}}}}
+    """,
+        ).removeprefix("policies:\n")
+        + policy(
+            pid="NOT",
+            when="""
+    all:
+      - exists: {as: inv, kind: investigation}
+      - exists: {as: appr, kind: approval}
+      - not: {test: {appr.granted_at: {ge: {ref: inv.closed_at}}}}
+    """,
+        ).removeprefix("policies:\n")
+    )
+    result = evaluate(rules, registry)
+    granted_after_close = closed_at is not None and closed_at <= "2025-02-01"
+    assert result["POS", "m1"] == (Outcome.fail if granted_after_close else Outcome.passed)
+    assert result["ABSENT", "m1"] == (Outcome.passed if granted_after_close else Outcome.fail)
+    assert result["NOT", "m1"] == (Outcome.passed if granted_after_close else Outcome.fail)
+
+
+def test_explain_of_a_failed_policy_with_review_if_shows_only_what_held(tmp_path: Path) -> None:
+    from engine.explain import explain, render_text
+
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    (pdir / "p.yaml").write_text(
+        LINEAGE_POLICY.replace("derived_from]", "derived_from, distillation]")
+        + textwrap.indent("review_if:\n  test: {clause.ambiguity: {exists: true}}\n", "    ")
+    )
+    terms = [
+        dict(
+            BASE["terms"][0],
+            clauses=[{"section": "2(c)(iii)", "type": "prohibits_competing_use_of_outputs"}],
+        )
+    ]
+    registry = _merge(
+        {k: v for k, v in BASE.items() if k != "terms"},
+        {"terms": terms},
+        models({"id": "student"}),
+        {"lineage": [{"child": "student", "parent": "gpt", "relation": "distillation"}]},
+    )
+    rfile = tmp_path / "r.yaml"
+    rfile.write_text(yaml.safe_dump(registry))
+    with open_registry(f"sqlite:///{tmp_path / 'e.db'}", create=True) as reg:
+        import_paths(reg, [rfile])
+        explanations = explain(
+            reg, "student", "T-1", load_policies([pdir], include_builtin=False), as_of=AS_OF
+        )
+    text = render_text(explanations, AS_OF)
+    assert "T-1 [high] FAIL - model student" in text
+    assert "absent:" not in text and "Not)" not in text and "not all of" not in text
+    assert "1. student (model) --distillation--> gpt (model)" in text

@@ -90,8 +90,17 @@ def synthetic(cli, db_url: str, tmp_path: Path):
 
 def _audit(cli, synthetic, *extra: str, env: dict[str, str] | None = None):
     return cli(
-        "audit", "--db", synthetic["db"], "--policies", synthetic["policies"], "--as-of", AS_OF,
-        "--no-record", "--quiet", *extra, env=env,
+        "audit",
+        "--db",
+        synthetic["db"],
+        "--policies",
+        synthetic["policies"],
+        "--as-of",
+        AS_OF,
+        "--no-record",
+        "--quiet",
+        *extra,
+        env=env,
     )
 
 
@@ -118,8 +127,20 @@ def test_a_failing_worker_fails_the_run_naming_the_partition(cli, synthetic) -> 
 
 
 def test_concurrent_audits_record_both_runs(aigov_process, synthetic) -> None:
-    args = ["audit", "--db", synthetic["db"], "--policies", str(synthetic["policies"]),
-            "--as-of", AS_OF, "--quiet", "--workers", "1", "--format", "json"]
+    args = [
+        "audit",
+        "--db",
+        synthetic["db"],
+        "--policies",
+        str(synthetic["policies"]),
+        "--as-of",
+        AS_OF,
+        "--quiet",
+        "--workers",
+        "1",
+        "--format",
+        "json",
+    ]
     first = aigov_process.start(*args)
     second = aigov_process.start(*args)
     out_first, err_first = first.communicate(timeout=600)

@@ -1,0 +1,54 @@
+"""``aigov demo``: the motivating case end to end, with nothing set up beforehand.
+
+Builds a throw-away SQLite registry from the shipped example registry, audits it with the
+shipped policy library, writes the HTML report, and asks the gate whether DeepSeek-R1 may
+be deployed to production on Azure AI Foundry - while its maker is under investigation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .evaluate import audit, resolve_policies
+from .findings import AuditResult
+from .gate import GateDecision, gate, proposed_deployment
+from .registry import open_registry
+from .registry_ops import ImportReport, import_paths
+from .shipped import shipped
+
+# The example registry tells the story as it stood in mid-2025 (its approvals and waivers
+# are dated accordingly), so the demo evaluates as of that date.
+DEMO_AS_OF = dt.date(2025, 6, 1)
+# The deployment as the catalogue would propose it: with the content filter its approval
+# requires, under that approval.
+SEED_DEPLOYMENT = {
+    "model": "deepseek-r1",
+    "platform": "azure-ai-foundry",
+    "region": "eastus",
+    "environment": "prod",
+    "exposure": "public_catalog",
+    "guardrails": ["azure-content-safety"],
+    "approval": "appr-r1-azure",
+}
+
+
+@dataclass
+class DemoResult:
+    imported: ImportReport
+    result: AuditResult
+    decision: GateDecision
+
+
+def run_demo(as_of: dt.date = DEMO_AS_OF) -> DemoResult:
+    policies = resolve_policies(None)
+    with tempfile.TemporaryDirectory(prefix="aigov-demo-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        with open_registry(url, create=True) as registry:
+            imported = import_paths(registry, [shipped("examples")])
+            result = audit(registry, policies, as_of, workers=1, registry_digest=True)
+            deployment = proposed_deployment(**SEED_DEPLOYMENT)  # type: ignore[arg-type]
+            decision = gate(registry, deployment, policies, as_of=as_of)
+    return DemoResult(imported, result, decision)
