@@ -245,6 +245,23 @@ def test_policies_md_is_in_sync(catalogue: list[dict[str, Any]]) -> None:
     )
     rows = [line for line in expected.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) - 1 == len(catalogue)  # a header plus one row per policy
+    assert readme_policy_table() == table_lines(expected), (
+        "the README's policy table is stale; run: python tests/test_shipped_library.py"
+    )
+
+
+README = REPO / "README.md"
+README_MARKERS = ("<!-- policies:start -->", "<!-- policies:end -->")
+
+
+def table_lines(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("|")]
+
+
+def readme_policy_table() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    start, end = (text.index(marker) for marker in README_MARKERS)
+    return table_lines(text[start:end])
 
 
 # ----------------------------------------------------------------------------- the seed case
@@ -527,7 +544,13 @@ def write_policies_md() -> Path:
     result = aigov("policy", "list", "--policies", POLICIES, "--format", "json")
     if result.exit_code != 0:
         raise SystemExit(result.output)
-    POLICIES_MD.write_text(render_policies_md(json.loads(result.stdout)), encoding="utf-8")
+    markdown = render_policies_md(json.loads(result.stdout))
+    POLICIES_MD.write_text(markdown, encoding="utf-8")
+    text = README.read_text(encoding="utf-8")
+    start = text.index(README_MARKERS[0]) + len(README_MARKERS[0])
+    end = text.index(README_MARKERS[1])
+    block = "\n" + "\n".join(table_lines(markdown)) + "\n"
+    README.write_text(text[:start] + block + text[end:], encoding="utf-8")
     return POLICIES_MD
 
 
