@@ -1,12 +1,15 @@
 """Synthetic model registry for benchmarks: deterministic from a seed.
 
-Shape (per N models): about N/40 providers, each with one or two terms whose clauses mix the
-types the policy library reads; N/5 datasets (a quarter synthetic with declared generators,
-some non-commercial or unspecified, some derived from others); lineage up to depth 6 with
-finetune, quantized, merge, adapter, distillation and trained_on_outputs edges; 1-5
-deployments per model across platforms, regions and environments; approvals (some expired,
-some for another region); investigations on ~2% of providers and models; waivers (some
-expired).
+Shape (per N models), meant to look like a governed catalogue - mostly compliant, with a
+measured minority of problems: about N/40 providers, each with terms whose clauses mix the
+types the policy library reads; N/5 datasets (a quarter synthetic, a tenth of those without a
+declared generator; ~8% non-commercial, ~4% unspecified; some derived from others); lineage
+up to depth 6 with finetune, quantized, merge, adapter, distillation and trained_on_outputs
+edges (derivatives mostly keep their base's licence); 1-5 deployments per model across
+platforms, regions and environments, with one approval per model covering them - about 5%
+expired, 4% out of scope, 1% suspended, 5% without evidence, 3% of deployments missing the
+guardrail it requires; GPAI models, most with their EU AI Act records; investigations on ~2%
+of providers and models; waivers on 1% of deployments (some expired).
 
     python bench/generate.py --models 10000 --seed 7 --out bench/out/registry-10000
 """
@@ -24,8 +27,7 @@ PLATFORMS = ["azure-ai-foundry", "aws-bedrock", "gcp-vertex", "on-prem", "hf-end
 REGIONS = ["eastus", "eastus2", "westeurope", "northeurope", "us-west-2", "ap-southeast-1"]
 ENVIRONMENTS = ["dev", "staging", "prod"]
 EXPOSURES = ["internal", "customer_facing", "public_catalog"]
-LICENCES = ["apache-2.0", "mit", "llama3.1", "gemma", "cc-by-nc-4.0", "cc-by-4.0", "other"]
-DATASET_LICENCES = ["cc-by-4.0", "cc-by-nc-4.0", "apache-2.0", "odc-by", "unspecified", "mit"]
+LICENCES = ["apache-2.0", "apache-2.0", "mit", "llama3.1", "gemma", "cc-by-4.0", "cc-by-nc-4.0"]
 RELATIONS = [
     ("finetune", 45),
     ("quantized", 20),
@@ -122,22 +124,27 @@ def generate(models: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     depth: dict[str, int] = {}
     for i in range(n_datasets):
         did = f"ds-{i:06d}"
-        record: dict[str, Any] = {
-            "id": did,
-            "name": f"Dataset {i}",
-            "licences": [rng.choice(DATASET_LICENCES)],
-        }
+        # ~8% non-commercial, ~4% unspecified: the rest licensed for commercial use
+        roll = rng.random()
+        licence = (
+            "cc-by-nc-4.0"
+            if roll < 0.08
+            else "unspecified"
+            if roll < 0.12
+            else rng.choice(["cc-by-4.0", "apache-2.0", "odc-by", "mit"])
+        )
+        record: dict[str, Any] = {"id": did, "name": f"Dataset {i}", "licences": [licence]}
         if i % 4 == 0:
             record["synthetic"] = True
-            if i % 12 and i > 0:  # some synthetic sets declare no generator
+            if i > 0 and rng.random() < 0.9:  # a tenth of synthetic sets declare no generator
                 record["generators"] = [model_ids[rng.randrange(max(1, min(i * 5, models)))]]
         if i % 9 == 0 and i > 0:
             record["sources"] = [f"ds-{rng.randrange(i):06d}"]
         out["datasets"].append(record)
 
+    licence_of: dict[str, str | None] = {}
     for i, mid in enumerate(model_ids):
         provider = providers[rng.randrange(n_providers)]
-        licence = rng.choice(LICENCES) if rng.random() > 0.05 else None
         record = {
             "id": mid,
             "name": f"Model {i}",
@@ -147,86 +154,117 @@ def generate(models: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
             "weights": rng.choice(["open", "gated", "closed_api"]),
             "distributed": rng.random() < 0.6,
         }
-        if licence:
-            record["licence"] = licence
-        if rng.random() < 0.9:
+        if rng.random() < 0.97:
             record["owner"] = f"team-{rng.randrange(50)}@example.com"
         if rng.random() < 0.1:
             record["is_gpai"] = True
             record["training_compute_flop"] = float(rng.choice([3e23, 8e24, 2.5e25, 5e25]))
             if rng.random() < 0.5:
                 record["eu_placed_on_market"] = _day(rng, -300, -30)
+                if rng.random() < 0.8:
+                    record["commission_notified_at"] = _day(rng, -280, -20)
+                    record["copyright_policy_url"] = f"https://example.com/{mid}/copyright"
+                    record["training_summary_url"] = f"https://example.com/{mid}/summary"
+                    record["systemic_risk_evidence"] = [
+                        {"type": "red_team", "ref": f"RT-{mid}"},
+                        {"type": "safety_evaluation", "ref": f"SE-{mid}"},
+                    ]
         if rng.random() < 0.3:
             record["attributions"] = ["NOTICE"]
-        out["models"].append(record)
-        # lineage: a model may derive from an earlier one (depth <= 6) and/or a dataset
+        # lineage: a model may derive from an earlier one (depth <= 6) and/or a dataset;
+        # derivatives mostly keep their base's licence
         depth[mid] = 0
+        parents: list[str] = []
         if i > 0 and rng.random() < 0.7:
-            parents = 2 if rng.random() < 0.08 else 1
-            chosen: set[str] = set()
-            for _ in range(parents):
+            wanted = 2 if rng.random() < 0.08 else 1
+            for _ in range(wanted):
                 parent = model_ids[rng.randrange(max(0, i - 200), i)]
-                if depth[parent] < 6 and parent not in chosen:
-                    chosen.add(parent)
-            for parent in sorted(chosen):
-                relation = "merge" if len(chosen) > 1 else _weighted(rng, RELATIONS)
-                edge = {"child": mid, "parent": parent, "relation": relation}
+                if depth[parent] < 6 and parent not in parents:
+                    parents.append(parent)
+            for parent in sorted(parents):
+                relation = "merge" if len(parents) > 1 else _weighted(rng, RELATIONS)
+                edge = {
+                    "child": mid,
+                    "parent": parent,
+                    "relation": relation,
+                    "evidence": f"model card of {mid}: base_model {parent}",
+                }
+                if rng.random() < 0.05:
+                    del edge["evidence"]
                 if relation in ("distillation", "trained_on_outputs") and rng.random() < 0.3:
                     edge["confidence"] = "alleged"
                 out["lineage"].append(edge)
                 depth[mid] = max(depth[mid], depth[parent] + 1)
+        if parents and rng.random() < 0.9:
+            licence = licence_of[sorted(parents)[0]]
+        else:
+            licence = rng.choice(LICENCES) if rng.random() > 0.03 else None
+        licence_of[mid] = licence
+        if licence:
+            record["licence"] = licence
+        out["models"].append(record)
         if rng.random() < 0.4:
             out["lineage"].append(
                 {
                     "child": mid,
                     "parent": f"ds-{rng.randrange(n_datasets):06d}",
                     "relation": rng.choice(["finetune", "trained_on"]),
+                    "evidence": "training configuration",
                 }
             )
 
-        approvals = []
-        for a in range(rng.choice([0, 1, 1, 1, 2])):
-            aid = f"appr-{i:06d}-{a}"
-            expires = _day(rng, -120, 400)
-            approval = {
-                "id": aid,
-                "model": mid,
-                "approver": "model review board",
-                "granted_at": _day(rng, -500, -130),
-                "expires_at": expires,
-                "status": rng.choice(["approved"] * 8 + ["conditional", "suspended"]),
-                "scope": {
-                    "platforms": rng.sample(PLATFORMS, 2),
-                    "regions": rng.sample(REGIONS, 3),
-                    "environments": rng.sample(ENVIRONMENTS, 2),
-                },
-                "evidence": [{"type": "red_team", "ref": f"RT-{i}-{a}"}]
-                if rng.random() < 0.8
-                else [],
-                "conditions": [{"type": "requires_guardrail", "value": "content-filter"}]
-                if rng.random() < 0.3
-                else [],
-            }
-            approvals.append(approval)
-        out["approvals"] += approvals
+        deployments = []
         for d in range(rng.randint(1, 5)):
-            dep = {
-                "id": f"dep-{i:06d}-{d}",
-                "model": mid,
-                "platform": rng.choice(PLATFORMS),
-                "region": rng.choice(REGIONS),
-                "environment": rng.choice(ENVIRONMENTS),
-                "exposure": rng.choice(EXPOSURES),
-                "status": rng.choice(["active"] * 6 + ["planned", "retired"]),
-                "guardrails": ["content-filter"] if rng.random() < 0.6 else [],
-            }
-            if approvals and rng.random() < 0.7:
-                dep["approval"] = rng.choice(approvals)["id"]
+            deployments.append(
+                {
+                    "id": f"dep-{i:06d}-{d}",
+                    "model": mid,
+                    "platform": rng.choice(PLATFORMS),
+                    "region": rng.choice(REGIONS),
+                    "environment": rng.choice(ENVIRONMENTS),
+                    "exposure": rng.choice(EXPOSURES),
+                    "status": rng.choice(["active"] * 6 + ["planned", "retired"]),
+                    "guardrails": ["content-filter"],
+                }
+            )
+        # One approval covering the model's deployments, as a review board would grant it;
+        # a minority expired, out of scope, suspended, lacking evidence or conditions unmet.
+        aid = f"appr-{i:06d}"
+        scope = {
+            "platforms": sorted({d["platform"] for d in deployments}),
+            "regions": sorted({d["region"] for d in deployments}),
+            "environments": sorted({d["environment"] for d in deployments}),
+        }
+        roll = rng.random()
+        if roll < 0.04:  # out of scope: the first deployment's region is not covered
+            scope["regions"] = [r for r in scope["regions"] if r != deployments[0]["region"]]
+            scope["regions"] = scope["regions"] or ["ap-southeast-1"]
+        approval = {
+            "id": aid,
+            "model": mid,
+            "approver": "model review board",
+            "granted_at": _day(rng, -500, -130),
+            "expires_at": _day(rng, -60, -1) if 0.04 <= roll < 0.09 else _day(rng, 40, 500),
+            "status": "suspended" if 0.09 <= roll < 0.10 else "approved",
+            "scope": scope,
+            "evidence": [
+                {"type": t, "ref": f"{t}-{aid}"}
+                for t in ("red_team", "safety_evaluation", "licence_review")
+            ]
+            if rng.random() < 0.95
+            else [],
+            "conditions": [{"type": "requires_guardrail", "value": "content-filter"}],
+        }
+        out["approvals"].append(approval)
+        for dep in deployments:
+            dep["approval"] = aid
+            if rng.random() < 0.03:
+                dep["guardrails"] = []
             out["deployments"].append(dep)
             if rng.random() < 0.01:
                 out["waivers"].append(
                     {
-                        "id": f"waiver-{i:06d}-{d}",
+                        "id": f"waiver-{dep['id']}",
                         "policy": "HOST-001",
                         "subject": dep["id"],
                         "reason": "migration in progress",

@@ -101,6 +101,7 @@ class Shard:
     name: str
     ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
     rules: dict[str, RuleMeta]
+    types: frozenset[str] = frozenset()  # fact types its rules read: the only ones it is sent
 
 
 @dataclass
@@ -884,19 +885,29 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
             else:
                 first.meta.also.append(rule.meta)
         policy_rules[policy_id] = kept
+    # Pack policies into as few rulesets as the engine's limits allow, placing each where
+    # the derivations it needs already are (a shard recomputes every derivation it holds,
+    # so spreading them costs time on every model). Policies with the most support rules
+    # are placed first.
     shards: list[list[Rule]] = []
-    for rules in policy_rules.values():
-        if not rules:
-            continue
-        wanted = list(dict.fromkeys(rules + _deps_of(rules, needs)))
-        for current in shards:
-            candidate = current + [r for r in wanted if r not in current]
+    wanted_by_policy = [
+        list(dict.fromkeys(rules + _deps_of(rules, needs)))
+        for rules in policy_rules.values()
+        if rules
+    ]
+    wanted_by_policy.sort(key=lambda wanted: -sum(1 for r in wanted if r.meta.policy is None))
+    for wanted in wanted_by_policy:
+        options = []
+        for index, current in enumerate(shards):
+            added = [r for r in wanted if r not in current]
             load = AlphaLoad()
-            for rule in candidate:
+            for rule in current + added:
                 load.add(exprs[id(rule)])
             if load.fits():
-                current[:] = candidate
-                break
+                options.append((sum(1 for r in added if r.meta.policy is None), index, added))
+        if options:
+            _cost, index, added = min(options, key=lambda option: option[:2])
+            shards[index] += added
         else:
             shards.append(wanted)
     out: list[Shard] = []
@@ -919,7 +930,9 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         ruleset["$keep"] = {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]}
         name = f"shard{index}"
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
-        out.append(Shard(name, ruleset, metas))
+        shard = Shard(name, ruleset, metas)
+        shard.types = frozenset(fact_fields([shard]))
+        out.append(shard)
     return CompiledPolicies(
         policy_set,
         as_of,

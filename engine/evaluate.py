@@ -215,7 +215,8 @@ class Evaluator:
         for shard in self.compiled.shards:
             self.sequence += 1
             sid = str(self.sequence)
-            facts = [{**fact, "sid": sid} for fact in partition.facts]
+            types = shard.types
+            facts = [{**fact, "sid": sid} for fact in partition.facts if fact["t"] in types]
             try:
                 self.host.assert_facts(shard.name, facts)
                 for stratum in range(1, self.compiled.strata + 1):
@@ -298,7 +299,9 @@ class _Assembler:
                 value = data.get("id", fact.get("key")) if name == "id" else _get(data, name)
                 fields[name] = value
             records.append(
-                EvidenceRecord(role=alias, kind=fact["t"], id=fact["key"], fields=fields)
+                EvidenceRecord.model_construct(
+                    role=alias, kind=fact["t"], id=fact["key"], fields=fields
+                )
             )
             edge_keys: list[str] = []
             reach = meta.reach.get(alias)
@@ -309,11 +312,18 @@ class _Assembler:
                 for support in fact.get("support", []):
                     role, _, ref = support.partition("=")
                     kind, _, key = ref.partition(":")
-                    records.append(EvidenceRecord(role=f"{alias}.{role}", kind=kind, id=key))
+                    records.append(
+                        EvidenceRecord.model_construct(
+                            role=f"{alias}.{role}", kind=kind, id=key, fields={}
+                        )
+                    )
             if edge_keys:
                 paths[alias] = self.path(partition, edge_keys)
         primary = next(iter(paths.values()), [])
-        return Match(records=records, path=primary, paths=paths if len(paths) > 1 else {})
+        # model_construct: these are built from trusted engine output, thousands per second
+        return Match.model_construct(
+            records=records, path=primary, paths=paths if len(paths) > 1 else {}
+        )
 
     def path(self, partition: Partition, edge_keys: list[str]) -> list[PathStep]:
         steps = []
@@ -321,7 +331,7 @@ class _Assembler:
             _kind, edge = partition.records.get(key, ("lineage", {}))
             child, parent = edge.get("child", "?"), edge.get("parent", "?")
             steps.append(
-                PathStep(
+                PathStep.model_construct(
                     edge=key,
                     child=child,
                     child_kind=partition.records.get(child, ("?",))[0],
