@@ -23,17 +23,20 @@ evaluator attaches the actions. Compiler rules that work around engine defects (
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, Problem
 from .facts import engine_number
 from .policy import TRUE, All, AnyOf, AsOf, Bind, Derivation, Not, Policy, PolicySet, Ref, Test
-from .schema import engine_field
+from .schema import ANY, STR, engine_field
 
+KEY = STR  # the type of the internal joins on record keys
 GATE = "$gate"
 SUBJECT = "s_"  # the subject's pattern name in applicability and missing-field rules
 MEMBER = "$member"
@@ -81,8 +84,6 @@ class RuleMeta:
     fields: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # derived field -> (pattern, field)
-    origin: str | None = None  # reach-seed: pattern name of the origin
-    step: dict[str, str] = field(default_factory=dict)  # reach-step: reach/edge pattern names
     stratum: int = 0
     used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
     also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
@@ -290,7 +291,42 @@ def _negate(node: Any) -> list[list[Any]]:
 
 # ----------------------------------------------------------------------------- compiler
 
-_OPS = {"eq": None, "ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+_COMPARISONS = {"eq": None, "ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+
+
+def _comparison(op: str, fieldname: str, value: Any) -> dict[str, Any]:
+    engine_op = _COMPARISONS[op]
+    return {fieldname: value} if engine_op is None else {engine_op: {fieldname: value}}
+
+
+def _compare(op: str, fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
+    return [_comparison(op, fieldname, literal(test.value))]
+
+
+def _in(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
+    options = [{fieldname: literal(v)} for v in test.value]
+    # An $or placed before a join inside one $and disables the join, so pattern() puts
+    # disjunctions after joins.
+    return [options[0] if len(options) == 1 else {"$or": options}]
+
+
+def _regex(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
+    engine, insensitive = test.engine  # type: ignore[misc]
+    return [{"$imt" if insensitive else "$mt": {fieldname: engine}}]
+
+
+# How each policy operator becomes engine expressions on one fact (literal operands; joins
+# are comparisons, see Compiler.test_expr). Adding an operator: an entry here and one in
+# engine.policy.OPERATORS.
+ENGINE_OPERATORS: dict[str, Callable[[str, Test, Callable[[Any], Any]], list[Any]]] = {
+    **{op: functools.partial(_compare, op) for op in _COMPARISONS},
+    "in": _in,
+    "not_in": lambda f, t, literal: [{"$neq": {f: literal(v)}} for v in t.value],
+    "regex": _regex,
+    "exists": lambda f, t, literal: [{"$ex": {f: 1}}],
+    "missing": lambda f, t, literal: [{"$nex": {f: 1}}],
+    "contains": lambda f, t, literal: [{"$iany": {f: {"$i": literal(t.value)}}}],
+}
 _SWAP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
@@ -320,32 +356,11 @@ class Compiler:
         fieldname = engine_field(test.field)
         value = test.value
         if isinstance(value, Ref):
-            target = {names[value.alias]: engine_field(value.field)}
             if test.op == "contains":
                 raise AssertionError("contains-ref is compiled as a member pattern")
-            op = _OPS[test.op]
-            return [], [{fieldname: target} if op is None else {op: {fieldname: target}}]
-        if test.op in _OPS:
-            op = _OPS[test.op]
-            literal = self.literal(value)
-            return [{fieldname: literal} if op is None else {op: {fieldname: literal}}], []
-        if test.op == "in":
-            options = [{fieldname: self.literal(v)} for v in value]
-            # P-or: an $or placed before a join inside one $and disables the join, so
-            # disjunctions always go after joins (see _pattern).
-            return [options[0] if len(options) == 1 else {"$or": options}], []
-        if test.op == "not_in":
-            return [{"$neq": {fieldname: self.literal(v)}} for v in value], []
-        if test.op == "regex":
-            engine, insensitive = test.engine  # type: ignore[misc]
-            return [{"$imt" if insensitive else "$mt": {fieldname: engine}}], []
-        if test.op == "exists":
-            return [{"$ex": {fieldname: 1}}], []
-        if test.op == "missing":
-            return [{"$nex": {fieldname: 1}}], []
-        if test.op == "contains":
-            return [{"$iany": {fieldname: {"$i": self.literal(value)}}}], []
-        raise AssertionError(test.op)
+            target = {names[value.alias]: engine_field(value.field)}
+            return [], [_comparison(test.op, fieldname, target)]
+        return ENGINE_OPERATORS[test.op](fieldname, test, self.literal), []
 
     def pattern(self, atom: Atom, names: dict[str, str]) -> dict[str, Any]:
         """The engine expression: type first, then plain literal tests, then joins, then
@@ -447,9 +462,7 @@ class Compiler:
         if bind.is_lineage:
             reach_type = self.reach_type(bind, bound)
             reach = Atom(self.new_name("r"), reach_type, reach_of=bind.alias)
-            reach.tests.append(
-                Test("", "origin", "eq", Ref(bind.origin, "id"), bind.where, bind.line)  # type: ignore[arg-type]
-            )
+            reach.tests.append(Test("", "origin", "eq", Ref(bind.origin, "id"), KEY, bind.line))
             if bind.min_depth:
                 reach.literals.append({"$gte": {"depth": bind.min_depth}})
             atoms.append(reach)
@@ -457,7 +470,7 @@ class Compiler:
         atom = Atom(bind.alias, bind.kind, alias=bind.alias)
         if bind.is_lineage:
             atom.tests.append(
-                Test(bind.alias, "id", "eq", Ref(atoms[0].name, "node"), bind.where, bind.line)
+                Test(bind.alias, "id", "eq", Ref(atoms[0].name, "node"), KEY, bind.line)
             )  # type: ignore[arg-type]
         bound[bind.alias] = atom
         atoms.append(atom)
@@ -516,10 +529,10 @@ class Compiler:
                 atoms.append(outer)
             atoms += self.atoms_for(conj, rebound, rule_meta)
             rule_meta.fields = {name: (alias, "key") for name, alias in fields.items()}
-            self.add_rule(rule_meta, atoms, rebound)
+            self.add_rule(rule_meta, atoms)
         atom = Atom(self.new_name("n"), aux_type, negated=True)
         for name, alias in fields.items():
-            atom.tests.append(Test("", name, "eq", Ref(alias, "id"), None, 0))  # type: ignore[arg-type]
+            atom.tests.append(Test("", name, "eq", Ref(alias, "id"), KEY, 0))
         meta.absent.append(describe_condition(aux.condition))
         return atom
 
@@ -539,24 +552,22 @@ class Compiler:
             seed_atom = Atom("s", "model" if seed == "root" else seed)
             if seed == "root":
                 seed_atom.literals.append({"partition_root": True})
-            seed_meta = RuleMeta(self.new_name("x"), "reach-seed", origin="s")
-            seed_rule = self.seed_rules[seed] = self.add_rule(seed_meta, [seed_atom], {})
+            seed_meta = RuleMeta(self.new_name("x"), "reach-seed")
+            seed_rule = self.seed_rules[seed] = self.add_rule(seed_meta, [seed_atom])
         seed_rule.meta.seeds.append(reach_type)
         self.producers.setdefault(reach_type, []).append(seed_rule)
         step_reach = Atom("r", reach_type)
         edge = Atom("e", "lineage")
-        edge.tests.append(Test("", "child", "eq", Ref("r", "node"), None, 0))  # type: ignore[arg-type]
+        edge.tests.append(Test("", "child", "eq", Ref("r", "node"), KEY, 0))
         relations = [{"relation": r} for r in bind.via]  # type: ignore[union-attr]
         edge.literals.append(relations[0] if len(relations) == 1 else {"$or": relations})
-        step_meta = RuleMeta(
-            self.new_name("x"), "reach-step", produces=reach_type, step={"reach": "r", "edge": "e"}
-        )
-        self.add_rule(step_meta, [step_reach, edge], {})
+        step_meta = RuleMeta(self.new_name("x"), "reach-step", produces=reach_type)
+        self.add_rule(step_meta, [step_reach, edge])
         return reach_type
 
     # -- rule assembly ------------------------------------------------------------
 
-    def add_rule(self, meta: RuleMeta, atoms: list[Atom], bound: dict[str, Atom]) -> Rule:
+    def add_rule(self, meta: RuleMeta, atoms: list[Atom]) -> Rule:
         rule = Rule(meta, atoms, None)
         self.rules.append(rule)
         if meta.produces:
@@ -624,7 +635,7 @@ class Compiler:
         subject_conjs = _where_dnf(policy.subject.where)
         plans: list[tuple[str, Any]] = [("applicable", TRUE)]
         for ref in policy.requires:
-            missing = Test(ref.alias, ref.field, "missing", True, None, 0)  # type: ignore[arg-type]
+            missing = Test(ref.alias, ref.field, "missing", True, ANY, 0)
             plans.append((f"missing:{ref}", missing))
         if policy.when is TRUE:
             pass  # no 'when': the policy only checks applicability and required fields
@@ -674,7 +685,7 @@ class Compiler:
                     if base_role == "fail" and policy.review_if is not TRUE:
                         # "review_if did not hold" is not an absence the finding rests on
                         meta.absent = [a for a in meta.absent if a not in review_texts]
-                    self.add_rule(meta, atoms, bound)
+                    self.add_rule(meta, atoms)
 
     def compile_derivation(self, derivation: Derivation) -> None:
         for conj in self.expand(dnf(derivation.when)):
@@ -688,7 +699,7 @@ class Compiler:
                 name: (bound[ref.alias].name, engine_field(ref.field))
                 for name, ref in derivation.fields.items()
             }
-            self.add_rule(meta, atoms, bound)
+            self.add_rule(meta, atoms)
 
     # -- strata -------------------------------------------------------------------
 
@@ -866,8 +877,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         raise CompileError(compiler.problems, "policies cannot be compiled")
     # Support rules (derivations, reach, aux) are shared; every shard gets the ones its
     # policies need, so each shard evaluates independently.
-    support = [r for r in compiler.rules if r.meta.policy is None]
-    needs = _support_closure(compiler, support)
+    needs = _support_closure(compiler)
     exprs = {id(rule): _expr_for(compiler, rule) for rule in compiler.rules}
     # One engine rule for identical applicability / missing-field rules of several policies.
     seen: dict[str, Rule] = {}
@@ -1002,7 +1012,7 @@ def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
     return {t: frozenset(f) for t, f in out.items() if not t.startswith("$reach")}
 
 
-def _support_closure(compiler: Compiler, support: list[Rule]) -> dict[str, list[Rule]]:
+def _support_closure(compiler: Compiler) -> dict[str, list[Rule]]:
     """For each derived type, every support rule needed to produce it (transitively)."""
     needs: dict[str, list[Rule]] = {}
     for fact_type in compiler.producers:

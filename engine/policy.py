@@ -37,7 +37,6 @@ from .records import Relation
 from .schema import FACT_SCHEMA, FieldType, lookup
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")
-MAX_RULES_PER_POLICY = 64
 
 
 class Severity(StrEnum):
@@ -283,21 +282,6 @@ _ENV = template_environment()
 
 _AS_OF = re.compile(r"^as_of\s*(?:([+-])\s*(\d{1,5})\s*([dw]))?$")
 _REF_KEYS = {"ref"}
-_COMBINATORS = ("all", "any", "not")
-_OPS = (
-    "eq",
-    "ne",
-    "in",
-    "not_in",
-    "regex",
-    "exists",
-    "missing",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "contains",
-)
 
 
 @dataclass(frozen=True)
@@ -323,7 +307,6 @@ OPERATORS: dict[str, OperatorSpec] = {
     "missing": OperatorSpec(("str", "number", "bool", "date", "list", "any"), refs=False),
     "contains": OperatorSpec(("list",)),
 }
-assert set(OPERATORS) == set(_OPS)
 
 
 class _Context:
