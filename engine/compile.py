@@ -103,6 +103,7 @@ class Shard:
     ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
     rules: dict[str, RuleMeta]
     types: frozenset[str] = frozenset()  # fact types its rules read: the only ones it is sent
+    gates: tuple[int, ...] = ()  # the strata its rules wait for (the last always: $root)
 
 
 @dataclass
@@ -942,6 +943,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
         shard = Shard(name, ruleset, metas)
         shard.types = frozenset(fact_fields([shard]))
+        shard.gates = tuple(sorted({r.gate for r in rules if r.gate is not None} | {strata}))
         out.append(shard)
     return CompiledPolicies(
         policy_set,

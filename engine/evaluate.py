@@ -219,7 +219,7 @@ class Evaluator:
             facts = [{**fact, "sid": sid} for fact in partition.facts if fact["t"] in types]
             try:
                 self.host.assert_facts(shard.name, facts)
-                for stratum in range(1, self.compiled.strata + 1):
+                for stratum in shard.gates:
                     self.host.assert_fact(
                         shard.name,
                         {"t": GATE, "id": f"{GATE}|{stratum}", "stratum": stratum, "sid": sid},
