@@ -582,23 +582,6 @@ def write_report(fmt: str, view: Any, output: str | None) -> None:
 # ----------------------------------------------------------------------------- gate
 
 
-def _evidence_line(finding: Any) -> str:
-    parts = []
-    for match in finding.evidence[:2]:
-        for record in match.records:
-            if record.role == finding.subject_kind or record.id == finding.subject:
-                continue
-            fields = ", ".join(f"{k}={v}" for k, v in record.fields.items() if k != "id")
-            parts.append(f"{record.kind} {record.id}" + (f" ({fields})" if fields else ""))
-        if match.path:
-            hops = " -> ".join([match.path[0].child] + [s.parent for s in match.path])
-            parts.append(f"lineage {hops}")
-    parts += finding.absent[:1]
-    if finding.missing:
-        parts.append("missing " + ", ".join(finding.missing))
-    return "; ".join(dict.fromkeys(parts)) or "the subject itself"
-
-
 @main.command()
 @db_option
 @policies_option
@@ -674,6 +657,8 @@ def gate(
             policy_paths,
             as_of,
             fail_on,
+            fail_on_indeterminate,
+            deployment_file,
             model,
             platform,
             region,
@@ -681,8 +666,6 @@ def gate(
             exposure,
             guardrails,
             approval,
-            deployment_file,
-            fail_on_indeterminate,
         )
     except click.UsageError:
         raise
@@ -695,36 +678,10 @@ def gate(
         sys.exit(EXIT_ERROR)
     if fmt == "json":
         click.echo(decision.model_dump_json(indent=2))
-        sys.exit(decision.exit_code)
-    dep = decision.deployment
-    target = f"{dep['platform']}/{dep['region']}/{dep['environment']}"
-    colour = "green" if decision.decision == "ALLOW" else "red"
-    from .console import style
+    else:
+        from .gate import render_text
 
-    click.echo(
-        f"{style(decision.decision, colour, bold=True)} {decision.model} -> {target} "
-        f"({decision.reason}; as of {decision.as_of})"
-    )
-    for title, findings in (
-        ("blocking", decision.blocking),
-        ("indeterminate", decision.indeterminate),
-        ("waived", decision.waived),
-        ("below threshold", decision.below_threshold),
-    ):
-        for finding in findings:
-            click.echo(
-                f"  [{finding.severity.value}] {finding.policy} ({title}, "
-                f"{finding.outcome.value}): {finding.message}"
-            )
-            click.echo(f"      evidence: {_evidence_line(finding)}")
-            if finding.waiver is not None:
-                w = finding.waiver
-                click.echo(
-                    f"      waiver: {w.id} approved by {w.approved_by}, "
-                    f"{'expired' if w.expired else 'valid until'} {w.expires_at}: {w.reason}"
-                )
-            elif title in ("blocking", "indeterminate"):
-                click.echo(f"      remediation: {decision.remediation.get(finding.policy, '')}")
+        click.echo(render_text(decision), nl=False)
     sys.exit(decision.exit_code)
 
 
@@ -733,20 +690,17 @@ def _gate(
     policy_paths: tuple[Path, ...],
     as_of: Any,
     fail_on: str,
-    model: str | None,
-    platform: str | None,
-    region: str | None,
-    environment: str,
-    exposure: str,
-    guardrails: tuple[str, ...],
-    approval: str | None,
-    deployment_file: Path | None,
     fail_on_indeterminate: bool,
+    deployment_file: Path | None,
+    *proposed: Any,
 ) -> Any:
+    """The decision for a descriptor file, or for MODEL PLATFORM REGION ENVIRONMENT
+    EXPOSURE GUARDRAILS APPROVAL given as options."""
     from .gate import gate as run_gate
     from .gate import proposed_deployment, read_deployment
     from .registry import open_registry
 
+    model, platform, region = proposed[:3]
     if deployment_file is not None:
         if model or platform or region:
             raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
@@ -756,9 +710,7 @@ def _gate(
             raise click.UsageError(
                 "MODEL, --platform and --region are required (or --deployment FILE)"
             )
-        deployment = proposed_deployment(
-            model, platform, region, environment, exposure, guardrails, approval
-        )
+        deployment = proposed_deployment(*proposed)
     with open_registry(db) as registry:
         return run_gate(
             registry,
@@ -864,26 +816,12 @@ def runs_show(db: str | None, run: str, fmt: str) -> None:
 
 
 def _print_diff(diff: Any, fmt: str) -> None:
-    if fmt == "json":
-        click.echo(diff.model_dump_json(indent=2))
-        return
-    counts = {
-        c: len(diff.of(c))
-        for c in ("new", "resolved", "newly_waived", "waiver_expired", "changed", "persisting")
-    }
+    from .runs import render_diff_text
+
     click.echo(
-        f"changes from {diff.before or '?'} to {diff.after or 'this audit'}: "
-        + ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in counts.items())
+        diff.model_dump_json(indent=2) if fmt == "json" else render_diff_text(diff),
+        nl=fmt == "json",
     )
-    for entry in diff.changed:
-        outcome = (
-            f"{entry.before.value if entry.before else '-'} -> "
-            f"{entry.after.value if entry.after else 'pass'}"
-        )
-        click.echo(
-            f"  {entry.change.value:<15} [{entry.severity}] {entry.policy} {entry.model} "
-            f"{entry.subject_kind} {entry.subject} ({outcome}): {entry.message}"
-        )
 
 
 @runs.command("diff")
@@ -975,6 +913,7 @@ def demo(output: str, as_of: Any) -> None:
     from reports import render
 
     from .demo import DEMO_AS_OF, run_demo
+    from .gate import evidence_line
 
     outcome = run_demo(as_of or DEMO_AS_OF)
     report = Path(output)
@@ -993,7 +932,7 @@ def demo(output: str, as_of: Any) -> None:
     click.echo(f"  {decision.decision} ({decision.reason})")
     for finding in decision.blocking:
         click.echo(f"  [{finding.severity.value}] {finding.policy}: {finding.message}")
-        click.echo(f"      evidence: {_evidence_line(finding)}")
+        click.echo(f"      evidence: {evidence_line(finding)}")
     click.echo(f"\nHTML report: {report.resolve()}")
     from .shipped import shipped
 

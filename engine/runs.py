@@ -203,3 +203,21 @@ def diff_results(before: AuditResult, after: AuditResult | ResultView) -> RunDif
         after=view.run.id if view.run else None,
         entries=entries,
     )
+
+
+def render_diff_text(diff: RunDiff) -> str:
+    """Counts per kind of change, then every finding that changed."""
+    counts = {change: len(diff.of(change)) for change in Change if change != Change.persisting}
+    counts[Change.persisting] = len(diff.of(Change.persisting))
+    lines = [
+        f"changes from {diff.before or '?'} to {diff.after or 'this audit'}: "
+        + ", ".join(f"{n} {c.value.replace('_', ' ')}" for c, n in counts.items())
+    ]
+    for entry in diff.changed:
+        before = entry.before.value if entry.before else "-"
+        after = entry.after.value if entry.after else "pass"
+        lines.append(
+            f"  {entry.change.value:<15} [{entry.severity.value}] {entry.policy} {entry.model} "
+            f"{entry.subject_kind} {entry.subject} ({before} -> {after}): {entry.message}"
+        )
+    return "\n".join(lines) + "\n"
