@@ -502,6 +502,26 @@ def test_runs_record_diff_and_since(seeded, tmp_path: Path) -> None:
         "audit", "--quiet", "--no-record", "--since", runs[1]["id"], "--fail-on", "medium"
     )
     assert strict.exit_code == 1
+    report = tmp_path / "since.html"
+    with_html = seeded(
+        "audit",
+        "--quiet",
+        "--no-record",
+        "--since",
+        runs[1]["id"],
+        "--format",
+        "html",
+        "-o",
+        report,
+        "--format",
+        "json",
+    )
+    assert f"Changes since {runs[1]['id']}" in report.read_text(encoding="utf-8")
+    changes = json.loads(with_html.stdout)["changes"]
+    assert {(c["change"], c["subject"]) for c in changes if c["change"] != "persisting"} == {
+        ("new", "acme-7b"),
+        ("resolved", "orphan"),
+    }
 
 
 def test_rerun_on_unchanged_inputs_reproduces_finding_ids(seeded) -> None:

@@ -35,14 +35,22 @@ def _gate_script(db: Path, *manifests: Path) -> subprocess.CompletedProcess[str]
     }
     return subprocess.run(
         ["bash", str(CI_DIR / "gate.sh"), *map(str, manifests)],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 
 def test_ci_gate_script_denies_the_seed_case_and_allows_the_control(cli, tmp_path: Path) -> None:
     db = tmp_path / "registry.db"
-    assert cli("registry", "import", "--db", f"sqlite:///{db}",
-               ROOT / "examples" / "registry").exit_code == 0
+    assert (
+        cli(
+            "registry", "import", "--db", f"sqlite:///{db}", ROOT / "examples" / "registry"
+        ).exit_code
+        == 0
+    )
     r1 = CI_DIR / "deployments" / "deepseek-r1-azure-eastus-prod.yaml"
     control = CI_DIR / "deployments" / "acme-support-7b-azure-eastus2-prod.yaml"
     both = _gate_script(db, r1, control)
