@@ -45,7 +45,6 @@ class Partition:
     facts: list[dict[str, Any]]
     records: dict[str, tuple[str, dict[str, Any]]]
     subjects: dict[str, list[str]]
-    cycle: list[str] | None = None
     hypothetical: set[str] = field(default_factory=set)
 
     def record(self, key: str) -> tuple[str, dict[str, Any]] | None:
@@ -394,7 +393,6 @@ class PartitionLoader:
                 "approval": approvals,
                 "waiver": sorted(waivers),
             },
-            cycle=cycle,
             hypothetical=hypothetical & set(deployments),
         )
 

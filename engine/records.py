@@ -25,7 +25,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from sqlalchemy import JSON
+from sqlalchemy import JSON, String
 from sqlmodel import Field, SQLModel
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -46,6 +46,9 @@ def _iso_date(value: Any) -> Any:
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+# Enum fields are stored as plain text (validated here, not by the database), so a new enum
+# value never needs a PostgreSQL ALTER TYPE migration.
+TEXT_ENUM = String
 RecordId = Annotated[
     str,
     StringConstraints(
@@ -244,7 +247,7 @@ class RecordBase(SQLModel):
 
     id: RecordId = Field(primary_key=True)
     source: Text | None = None
-    confidence: Confidence = Field(default=Confidence.declared)
+    confidence: Confidence = Field(default=Confidence.declared, sa_type=TEXT_ENUM)
 
 
 class ProviderBase(RecordBase):
@@ -255,7 +258,7 @@ class ProviderBase(RecordBase):
 
 class TermsBase(RecordBase):
     provider: RecordId = Field(foreign_key="provider.id", index=True)
-    kind: TermsKind
+    kind: TermsKind = Field(sa_type=TEXT_ENUM)
     title: ShortText
     version: ShortText | None = None
     effective_from: IsoDate | None = None
@@ -272,7 +275,7 @@ class ModelBase(RecordBase):
     licence: ShortText | None = Field(default=None, description="SPDX id or a terms record id")
     release_date: IsoDate | None = None
     modality: list[ShortText] = Field(default_factory=list, sa_type=JSON)
-    weights: Weights | None = None
+    weights: Weights | None = Field(default=None, sa_type=TEXT_ENUM)
     training_compute_flop: float | None = Field(default=None, ge=0)
     is_gpai: bool | None = None
     owner: ShortText | None = None
@@ -298,7 +301,7 @@ class LineageBase(RecordBase):
     id: RecordId = Field(default="", primary_key=True)
     child: RecordId = Field(foreign_key="registry_object.id", index=True)
     parent: RecordId = Field(foreign_key="registry_object.id", index=True)
-    relation: Relation
+    relation: Relation = Field(sa_type=TEXT_ENUM)
     evidence: Text | None = None
 
     @model_validator(mode="before")
@@ -334,9 +337,9 @@ class DeploymentBase(RecordBase):
     model: RecordId = Field(foreign_key="model.id", index=True)
     platform: ShortText
     region: ShortText
-    environment: Environment
-    exposure: Exposure = Exposure.internal
-    status: DeploymentStatus = DeploymentStatus.active
+    environment: Environment = Field(sa_type=TEXT_ENUM)
+    exposure: Exposure = Field(default=Exposure.internal, sa_type=TEXT_ENUM)
+    status: DeploymentStatus = Field(default=DeploymentStatus.active, sa_type=TEXT_ENUM)
     guardrails: list[ShortText] = Field(default_factory=list, sa_type=JSON)
     approval: RecordId | None = Field(default=None, foreign_key="approval.id", index=True)
     started_at: IsoDate | None = None
@@ -349,7 +352,7 @@ class ApprovalBase(RecordBase):
     approver: ShortText
     granted_at: IsoDate
     expires_at: IsoDate | None = None
-    status: ApprovalStatus = ApprovalStatus.approved
+    status: ApprovalStatus = Field(default=ApprovalStatus.approved, sa_type=TEXT_ENUM)
     conditions: list[ApprovalCondition] = Field(default_factory=list, sa_type=JSON)
     evidence: list[EvidenceItem] = Field(default_factory=list, sa_type=JSON)
     acknowledged_investigations: list[RecordId] = Field(default_factory=list, sa_type=JSON)
@@ -358,13 +361,13 @@ class ApprovalBase(RecordBase):
 class InvestigationBase(RecordBase):
     subject: RecordId = Field(foreign_key="registry_object.id", index=True)
     authority: ShortText
-    authority_type: AuthorityType
+    authority_type: AuthorityType = Field(sa_type=TEXT_ENUM)
     allegation: ShortText
-    allegation_type: AllegationType = AllegationType.other
-    status: InvestigationStatus
+    allegation_type: AllegationType = Field(default=AllegationType.other, sa_type=TEXT_ENUM)
+    status: InvestigationStatus = Field(sa_type=TEXT_ENUM)
     opened_at: IsoDate
     closed_at: IsoDate | None = None
-    confirmation: Confirmation = Confirmation.reported
+    confirmation: Confirmation = Field(default=Confirmation.reported, sa_type=TEXT_ENUM)
 
 
 class WaiverBase(RecordBase):
