@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +41,7 @@ from .records import (
 
 SCHEMA_VERSION = 1
 DEFAULT_DB_URL = "sqlite:///aigov.db"
+SQLITE_BUSY_TIMEOUT_S = 60  # how long a SQLite writer waits for another to finish
 
 
 class RegistryObject(SQLModel, table=True):
@@ -224,12 +227,12 @@ def _configure_sqlite(engine: Engine, *, create: bool) -> None:
         # write transactions can be BEGIN IMMEDIATE.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if create:
             # WAL is recorded in the file: set it when creating or writing, never on a plain
             # read, which must not modify a file that is not (yet) a registry.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -237,6 +240,32 @@ def _configure_sqlite(engine: Engine, *, create: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("aigov_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL, retrying while another process holds its write lock.
+
+    SQLite changes the journal mode without calling the busy handler: when two processes
+    create the same registry at once, the PRAGMA fails at once with "database is locked", or
+    keeps the rollback journal and reports so. Either way, wait and try again.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            mode = None
+        if mode not in (None, "delete", "truncate", "persist"):
+            return  # "wal", or "memory" for an in-memory database, which has no WAL
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError(
+                f"database is locked: could not switch to WAL in {SQLITE_BUSY_TIMEOUT_S} s"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def _forget_in_forked_children(engine: Engine) -> None:
@@ -274,7 +303,7 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
         path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"json_serializer": _json_serializer}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 60}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,23 @@ def test_sqlite_write_transactions_take_the_lock_up_front(
                 other.execute("BEGIN IMMEDIATE")
         finally:
             other.close()
+
+
+def test_creating_a_registry_waits_for_a_writer_on_a_rollback_journal(sqlite_file: Path) -> None:
+    """Switching to WAL needs the write lock and SQLite does not wait for it (no busy handler):
+    this is what two imports creating one file at once ran into. Creation must wait for the
+    other writer, not fail with 'database is locked'."""
+    sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(sqlite_file, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_tool (x)")
+    release = threading.Timer(1.0, holder.execute, ["COMMIT"])
+    release.start()
+    try:
+        with open_registry(f"sqlite:///{sqlite_file}", create=True) as reg, reg.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert reg.schema_version() == SCHEMA_VERSION
+            assert conn.exec_driver_sql("SELECT count(*) FROM other_tool").scalar() == 0
+    finally:
+        release.join()
+        holder.close()
