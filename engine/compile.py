@@ -46,6 +46,7 @@ CAP = 1000  # matches handed to one action call (durable-rules ``cap``)
 # keep well below both (P5/P6).
 MAX_ALPHA_FANOUT = 56
 MAX_RULES_PER_ALPHA = 200
+MAX_JOINED = 16  # facts one rule may join (error 304 at run time beyond it)
 
 
 class CompileError(InputError):
@@ -117,6 +118,9 @@ class CompiledPolicies:
     member_fields: set[tuple[str, str]]
     digest: str
     fact_fields: dict[str, frozenset[str]] = field(default_factory=dict)
+    # fact type -> [(engine field, pattern, computed field)]: regex tests the facts builder
+    # evaluates (see _regex)
+    regexes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
     @property
     def rule_count(self) -> int:
@@ -211,7 +215,7 @@ def _where_dnf(node: Any) -> list[list[Any]]:
     """DNF of a field-test tree: a list of conjunctions of Test/NegTest."""
     if node is TRUE or (isinstance(node, All) and not node.items):
         return [[]]
-    if isinstance(node, Test):
+    if isinstance(node, Test | NegTest):  # NegTest: a conjunction rebuilt by expand()
         return [[node]]
     if isinstance(node, All):
         out: list[list[Any]] = [[]]
@@ -226,6 +230,8 @@ def _where_dnf(node: Any) -> list[list[Any]]:
 
 
 def _negate_where(node: Any) -> list[list[Any]]:
+    if isinstance(node, NegTest):
+        return [[node.test]]
     if isinstance(node, Test):
         if node.op == "exists":
             return [[_flip(node, "missing")]]
@@ -312,8 +318,15 @@ def _in(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
 
 
 def _regex(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
-    engine, insensitive = test.engine  # type: ignore[misc]
-    return [{"$imt" if insensitive else "$mt": {fieldname: engine}}]
+    # durable-rules' own regex automata mis-match (".*retir.*" rejects "retired"), so the
+    # facts builder evaluates each pattern with Python's re and the rule tests the result.
+    return [{regex_field(fieldname, test.value): True}]
+
+
+def regex_field(fieldname: str, pattern: str) -> str:
+    """The computed field holding ``re.search(pattern, field)`` for a fact."""
+    digest = hashlib.sha1(f"{fieldname}\0{pattern}".encode()).hexdigest()[:12]
+    return f"re__{digest}"
 
 
 # How each policy operator becomes engine expressions on one fact (literal operands; joins
@@ -874,6 +887,25 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         compiler.compile_policy(policy)
         policy_rules[policy.id] = compiler.rules[start:]
     strata = compiler.assign_strata()
+    by_id = policy_set.by_id()
+    derivations = {d.id: d for d in policy_set.derivations}
+    for rule in compiler.rules:
+        joined = sum(1 for atom in rule.atoms if not atom.negated) + (rule.gate is not None)
+        if joined <= MAX_JOINED:
+            continue
+        owner = by_id.get(rule.meta.policy or "") or derivations.get(rule.meta.produces or "")
+        if owner is not None:
+            noun = "policy" if rule.meta.policy in by_id else "derivation"
+            label = f"{noun} '{owner.id}'"
+            compiler.problems.append(
+                Problem(
+                    owner.file,
+                    owner.line,
+                    f"a rule of this condition joins {joined} records; the engine's limit is "
+                    f"{MAX_JOINED} (error 304): split the condition or use a derivation",
+                    record=label,
+                )
+            )
     if compiler.problems:
         raise CompileError(compiler.problems, "policies cannot be compiled")
     # Support rules (derivations, reach, aux) are shared; every shard gets the ones its
@@ -899,26 +931,19 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
     # Pack policies into as few rulesets as the engine's limits allow, placing each where
     # the derivations it needs already are (a shard recomputes every derivation it holds,
     # so spreading them costs time on every model). Policies with the most support rules
-    # are placed first.
+    # are placed first; a policy too large for one ruleset is placed rule by rule.
+    units = [rules for rules in policy_rules.values() if rules]
+    units.sort(key=lambda rules: -len(_deps_of(rules, needs)))
     shards: list[list[Rule]] = []
-    wanted_by_policy = [
-        list(dict.fromkeys(rules + _deps_of(rules, needs)))
-        for rules in policy_rules.values()
-        if rules
-    ]
-    wanted_by_policy.sort(key=lambda wanted: -sum(1 for r in wanted if r.meta.policy is None))
-    for wanted in wanted_by_policy:
-        options = []
-        for index, current in enumerate(shards):
-            added = [r for r in wanted if r not in current]
-            load = AlphaLoad()
-            for rule in current + added:
-                load.add(exprs[id(rule)])
-            if load.fits():
-                options.append((sum(1 for r in added if r.meta.policy is None), index, added))
-        if options:
-            _cost, index, added = min(options, key=lambda option: option[:2])
-            shards[index] += added
+    for rules in units:
+        wanted = list(dict.fromkeys(rules + _deps_of(rules, needs)))
+        if _place(shards, wanted, exprs):
+            continue
+        if len(rules) > 1 and not _fits(wanted, exprs):
+            for rule in rules:
+                single = list(dict.fromkeys([rule, *_deps_of([rule], needs)]))
+                if not _place(shards, single, exprs):
+                    shards.append(single)
         else:
             shards.append(wanted)
     out: list[Shard] = []
@@ -938,13 +963,22 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
                 {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
             ]
         }
-        ruleset["$keep"] = {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]}
+        ruleset["$keep"] = _FIXED_RULES["$keep"]
         name = f"shard{index}"
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
         shard = Shard(name, ruleset, metas)
         shard.types = frozenset(fact_fields([shard]))
         shard.gates = tuple(sorted({r.gate for r in rules if r.gate is not None} | {strata}))
         out.append(shard)
+    regexes: dict[str, set[tuple[str, str, str]]] = {}
+    for rule in compiler.rules:
+        for atom in rule.atoms:
+            for test in atom.tests:
+                if test.op == "regex":
+                    name = engine_field(test.field)
+                    regexes.setdefault(atom.fact_type, set()).add(
+                        (name, test.value, regex_field(name, test.value))
+                    )
     return CompiledPolicies(
         policy_set,
         as_of,
@@ -953,6 +987,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         compiler.member_fields,
         digest.hexdigest(),
         fact_fields(out),
+        {kind: sorted(specs) for kind, specs in regexes.items()},
     )
 
 
@@ -1012,6 +1047,40 @@ def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
             if meta.role == "reach-step":
                 out.setdefault("lineage", set()).update({"parent", "child", "key"})
     return {t: frozenset(f) for t, f in out.items() if not t.startswith("$reach")}
+
+
+# In every ruleset: the catch-all that stores facts no rule matches (P3.3), and the shape of
+# the $root sentinel (its stratum differs per policy set; the estimate does not care).
+_FIXED_RULES: dict[str, dict[str, Any]] = {
+    "$keep": {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]},
+    "$root": {
+        "all": [
+            {"g_": {"$and": [{"t": GATE}, {"stratum": 0}]}},
+            {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
+        ]
+    },
+}
+
+
+def _fits(rules: list[Rule], exprs: dict[int, dict[str, Any]]) -> bool:
+    load = AlphaLoad()
+    for rule in [*(exprs[id(r)] for r in rules), *_FIXED_RULES.values()]:
+        load.add(rule)
+    return load.fits()
+
+
+def _place(shards: list[list[Rule]], wanted: list[Rule], exprs: dict[int, dict[str, Any]]) -> bool:
+    """Add ``wanted`` to the shard where it fits and needs the fewest new support rules."""
+    options = []
+    for index, current in enumerate(shards):
+        added = [r for r in wanted if r not in current]
+        if _fits(current + added, exprs):
+            options.append((sum(1 for r in added if r.meta.policy is None), index, added))
+    if not options:
+        return False
+    _cost, index, added = min(options, key=lambda option: option[:2])
+    shards[index] += added
+    return True
 
 
 def _support_closure(compiler: Compiler) -> dict[str, list[Rule]]:

@@ -141,7 +141,8 @@ class Evaluator:
                     (
                         {
                             "t": reach_type,
-                            "id": f"{reach_type}|{m['s']['key']}|{m['s']['key']}",
+                            # the start has its own id: a cycle back to it is still a step
+                            "id": f"{reach_type}|{m['s']['key']}|start",
                             "origin": m["s"]["key"],
                             "node": m["s"]["key"],
                             "depth": 0,
@@ -632,7 +633,9 @@ def iter_partitions(
 ) -> Iterator[Partition]:
     """Stream the partitions of existing models ``ids`` from the database, in chunks."""
     with registry.read() as conn:
-        loader = PartitionLoader(conn, compiled.as_of, compiled.member_fields, compiled.fact_fields)
+        loader = PartitionLoader(
+            conn, compiled.as_of, compiled.member_fields, compiled.fact_fields, compiled.regexes
+        )
         for start in range(0, len(ids), PARTITION_CHUNK):
             yield from loader.load(ids[start : start + PARTITION_CHUNK], extra)
 

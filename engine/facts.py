@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -178,11 +179,16 @@ class PartitionLoader:
         as_of: dt.date,
         member_fields: set[tuple[str, str]],
         fact_fields: dict[str, frozenset[str]] | None = None,
+        regexes: dict[str, list[tuple[str, str, str]]] | None = None,
     ):
         self.conn = conn
         self.as_of = as_of
         self.member_fields = member_fields
         self.fact_fields = fact_fields
+        self.regexes = {
+            kind: [(name, re.compile(pattern), field) for name, pattern, field in specs]
+            for kind, specs in (regexes or {}).items()
+        }
 
     def model_ids(self, only: list[str] | None = None) -> list[str]:
         table = table_of("model")
@@ -317,6 +323,11 @@ class PartitionLoader:
         return facts
 
     def _trim(self, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add the regex results rules test, then keep only what the rules read."""
+        for fact in facts:
+            for name, pattern, result in self.regexes.get(fact["t"], ()):
+                if name in fact:
+                    fact[result] = pattern.search(str(fact[name])) is not None
         if self.fact_fields is None:
             return facts
         out = []

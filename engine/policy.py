@@ -30,7 +30,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .documents import Document, iter_input_files, load_file
-from .engine_regex import UnsupportedRegex, to_engine_regex
 from .errors import InputError, Problem
 from .interchange import validation_problems
 from .records import Relation
@@ -101,7 +100,7 @@ Operand = Any  # a literal (str, number, bool, date, list) | Ref | AsOf
 
 @dataclass(frozen=True)
 class Test:
-    """``alias.field <op> value`` (``regex`` keeps the engine pattern in ``engine``)."""
+    """``alias.field <op> value``."""
 
     alias: str
     field: str
@@ -109,7 +108,6 @@ class Test:
     value: Operand
     ftype: FieldType
     line: int
-    engine: tuple[str, bool] | None = None  # (engine regex, case-insensitive)
 
     def refs(self) -> set[str]:
         return {self.value.alias} if isinstance(self.value, Ref) else set()
@@ -478,14 +476,14 @@ def _field_test(
                 ctx.error(here, "'regex' takes a string pattern")
                 continue
             try:
-                engine = to_engine_regex(raw)
+                re.compile(raw)
             except re.error as exc:
                 ctx.error(here, f"invalid regex {raw!r}: {exc}")
                 continue
-            except UnsupportedRegex as exc:
-                ctx.error(here, f"regex {raw!r} cannot run in the rules engine: {exc}")
+            if scope[alias] not in FACT_SCHEMA:
+                ctx.error(here, "'regex' applies to registry records, not to derived facts")
                 continue
-            tests.append(Test(alias, fieldname, op, raw, ftype, ctx.line(here), engine))
+            tests.append(Test(alias, fieldname, op, raw, ftype, ctx.line(here)))
             continue
         else:
             value = _literal(ctx, here, ftype, raw, op)

@@ -18,6 +18,7 @@ registry files.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import shutil
@@ -442,3 +443,14 @@ def write_registry(registry_dir: Path) -> WriteRegistry:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def bench_generator() -> Any:
+    """bench/generate.py (not a package): the synthetic registry the benchmarks use."""
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bench_generate", root / "bench" / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

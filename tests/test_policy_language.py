@@ -8,6 +8,7 @@ sandboxed messages, determinism) are here too.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 from pathlib import Path
 
@@ -721,7 +722,6 @@ BAD_POLICIES = [
         "deployment has no field 'enviroment' (did you mean 'environment'?)",
     ),
     ("{kind: model}", "test: {model.name: {regex: '^Llama('}}", "invalid regex"),
-    ("{kind: model}", "test: {model.name: {regex: '(?<=a)b'}}", "cannot run in the rules engine"),
     ("{kind: model}", "test: {model.weights: semi-open}", "'semi-open' is not one of"),
     ("{kind: model}", "test: {model.release_date: {gt: 5}}", "expected a date"),
     ("{kind: model}", "test: {model.name: {between: [1, 2]}}", "unknown operator 'between'"),
@@ -950,3 +950,28 @@ def test_explain_of_a_failed_policy_with_review_if_shows_only_what_held(tmp_path
     assert "T-1 [high] FAIL - model student" in text
     assert "absent:" not in text and "Not)" not in text and "not all of" not in text
     assert "1. student (model) --distillation--> gpt (model)" in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("retir", "retired", True),  # durable-rules' own automaton rejects this one
+        ("(?<=Llama-)3", "Llama-3.1", True),  # look-behind: any Python regex works
+        ("^llama\\b", "llama 3", True),
+        ("[^a-c]", "abc", False),
+        ("(?i)BUILT WITH", "Built with Llama", True),
+    ],
+)
+def test_regex_is_python_re_search(evaluate, pattern: str, name: str, matches: bool) -> None:
+    rules = policy(f"test: {{model.name: {{regex: {json.dumps(pattern)}}}}}")
+    result = evaluate(rules, models({"id": "m", "name": name}))
+    assert result["T-1", "m"] == (Outcome.fail if matches else Outcome.passed)
+
+
+def test_a_rule_joining_more_records_than_the_engine_allows_is_rejected(tmp_path: Path) -> None:
+    bindings = "\n".join(f"  - exists: {{as: d{n}, kind: deployment}}" for n in range(16))
+    (tmp_path / "p.yaml").write_text(policy("all:\n" + bindings))
+    with pytest.raises(
+        InputError, match=r"joins 18 records; the engine's limit is 16 \(error 304\)"
+    ):
+        compile_policies(load_policies([tmp_path], include_builtin=False), AS_OF)

@@ -6,7 +6,6 @@ Uses the benchmark's synthetic registry generator (bench/generate.py) at a size 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
 from pathlib import Path
@@ -67,17 +66,9 @@ policies:
 """
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def synthetic(cli, db_url: str, tmp_path: Path):
-    generator = _generator()
+def synthetic(cli, db_url: str, tmp_path: Path, bench_generator):
+    generator = bench_generator
     files = tmp_path / "registry"
     generator.write(generator.generate(MODELS, seed=3), files)
     policies = tmp_path / "policies"
