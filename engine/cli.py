@@ -214,36 +214,12 @@ def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
 def registry_show(db: str | None, record_id: str, fmt: str) -> None:
     """Show a record and its relations: lineage up and down, datasets, deployments,
     approvals, investigations and waivers."""
-    import yaml
-
     from .registry import open_registry
-    from .registry_ops import show_record
+    from .registry_ops import render_record_text, show_record
 
     with open_registry(db) as reg:
         view = show_record(reg, record_id)
-    if fmt == "json":
-        click.echo(view.model_dump_json(indent=2))
-        return
-    click.echo(f"{view.kind} {record_id}")
-    click.echo(yaml.safe_dump(view.record, sort_keys=False, allow_unicode=True).rstrip())
-    for title, items in (
-        ("lineage up (ancestors)", view.ancestors),
-        ("lineage down (descendants)", view.descendants),
-        ("datasets", view.datasets),
-        ("deployments", view.deployments),
-        ("approvals", view.approvals),
-        ("investigations", view.investigations),
-        ("waivers", view.waivers),
-        ("referenced by", view.referenced_by),
-    ):
-        if not items:
-            continue
-        click.echo(f"\n{title}:")
-        for item in items:
-            how = f" [{item.relation}" + (f", depth {item.depth}" if item.depth else "") + "]"
-            how = how + (f" via {item.via}" if item.via and item.depth and item.depth > 1 else "")
-            label = f" ({item.label})" if item.label and item.label != item.id else ""
-            click.echo(f"  {item.kind} {item.id}{label}{how if item.relation else ''}")
+    click.echo(view.model_dump_json(indent=2) if fmt == "json" else render_record_text(view))
 
 
 @registry.command("schema")

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -357,6 +357,25 @@ def row_to_record(kind: str, row: Any, extra: dict[str, Any] | None = None) -> R
     if extra:
         data.update(extra)
     return KINDS[kind].record.model_validate(data)
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of at most ``size`` (bound-parameter and batch limits)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def records_where(
+    conn: Connection, kind: str, column: str, values: Iterable[str]
+) -> list[RecordBase]:
+    """The records of ``kind`` whose ``column`` is one of ``values``, in id order."""
+    table = table_of(kind)
+    found: list[RecordBase] = []
+    for chunk in chunked(sorted(set(values)), 500):
+        rows = conn.execute(sa.select(table).where(table.c[column].in_(chunk))).all()
+        links = dataset_links(conn, [row.id for row in rows]) if kind == "dataset" else {}
+        found += [row_to_record(kind, row, links.get(row.id)) for row in rows]
+    return sorted(found, key=lambda record: record.id)
 
 
 def iter_records(conn: Connection, kind: str) -> Iterator[RecordBase]:

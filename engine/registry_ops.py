@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,16 @@ from .errors import InputError, NotFoundError, Problem
 from .interchange import LoadedRecord, check_references, read_registry_files, record_to_data
 from .records import KINDS, RecordBase
 from .registry import (
+    DATASET_LINK_FIELDS,
     DatasetLink,
     Registry,
     RegistryObject,
+    chunked,
     iter_records,
     record_rows,
-    row_to_record,
+    records_where,
     table_of,
 )
-
-_CHUNK = 500
 
 
 class ImportReport(BaseModel):
@@ -42,11 +41,6 @@ class ImportReport(BaseModel):
     @property
     def changes(self) -> int:
         return sum(self.created.values()) + sum(self.updated.values())
-
-
-def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def existing_kinds(conn: Connection) -> dict[str, str]:
@@ -65,7 +59,7 @@ def record_digest(record: RecordBase) -> str:
 def _stored_digests(conn: Connection, ids: list[str]) -> dict[str, str]:
     table = RegistryObject.__table__  # type: ignore[attr-defined]
     stored: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids, 500):
         for row in conn.execute(sa.select(table.c.id, table.c.digest).where(table.c.id.in_(chunk))):
             stored[row.id] = row.digest
     return stored
@@ -151,7 +145,7 @@ def import_loaded(
             return report
         objects = RegistryObject.__table__  # type: ignore[attr-defined]
         link_table = DatasetLink.__table__  # type: ignore[attr-defined]
-        for chunk in _chunks(new_objects, 5000):
+        for chunk in chunked(new_objects, 5000):
             conn.execute(sa.insert(objects), chunk)
         if changed_digests:
             conn.execute(
@@ -163,7 +157,7 @@ def import_loaded(
         for kind, inserts, updates in plans:
             table = table_of(kind)
             links: list[dict[str, Any]] = []
-            for chunk in _chunks(inserts, 5000):
+            for chunk in chunked(inserts, 5000):
                 rows = [record_rows(kind, r) for r in chunk]
                 conn.execute(sa.insert(table), [row for row, _ in rows])
                 links += [link for _, record_links in rows for link in record_links]
@@ -173,18 +167,14 @@ def import_loaded(
                 if kind == "dataset":
                     conn.execute(sa.delete(link_table).where(link_table.c.dataset == record.id))
                     links += record_links
-            for chunk in _chunks(links, 5000):
+            for chunk in chunked(links, 5000):
                 conn.execute(sa.insert(link_table), chunk)
     return report
 
 
-def load_all(conn: Connection) -> dict[str, list[RecordBase]]:
-    return {kind: list(iter_records(conn, kind)) for kind in KINDS}
-
-
 def export_registry(registry: Registry) -> dict[str, list[RecordBase]]:
     with registry.read() as conn:
-        return load_all(conn)
+        return {kind: list(iter_records(conn, kind)) for kind in KINDS}
 
 
 class RecordSummary(BaseModel):
@@ -256,71 +246,138 @@ def _walk(edges: dict[str, list[tuple[str, str]]], start: str) -> list[tuple[str
     return out
 
 
-def show_record(registry: Registry, record_id: str) -> RecordView:
-    with registry.read() as conn:
-        kinds = existing_kinds(conn)
-        kind = kinds.get(record_id)
-        if kind is None:
-            raise NotFoundError(f"no record with id '{record_id}' in {registry.display_url}")
-        table = table_of(kind)
-        record = row_to_record(
-            kind, conn.execute(sa.select(table).where(table.c.id == record_id)).one()
-        )
-        records = {k: {r.id: r for r in iter_records(conn, k)} for k in KINDS}
-
-    def related(rid: str, **extra: Any) -> Related:
-        rkind = kinds[rid]
-        return Related(kind=rkind, id=rid, label=_label(rkind, records[rkind][rid]), **extra)
-
+def _lineage_graph(
+    conn: Connection,
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]]]:
+    """Every lineage edge and dataset link, child -> parents and parent -> children (ids and
+    relations only: two narrow scans)."""
     up: dict[str, list[tuple[str, str]]] = defaultdict(list)
     down: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for edge in records["lineage"].values():
-        e: Any = edge
-        up[e.child].append((e.parent, str(e.relation)))
-        down[e.parent].append((e.child, str(e.relation)))
-    for ds in records["dataset"].values():
-        d: Any = ds
-        for gen in d.generators:
-            up[d.id].append((gen, "generated_by"))
-            down[gen].append((d.id, "generated_by"))
-        for src in d.sources:
-            up[d.id].append((src, "derived_from"))
-            down[src].append((d.id, "derived_from"))
+    lineage = table_of("lineage")
+    links = DatasetLink.__table__  # type: ignore[attr-defined]
+    edges = conn.execute(sa.select(lineage.c.child, lineage.c.parent, lineage.c.relation)).all()
+    edges += conn.execute(sa.select(links.c.dataset, links.c.target, links.c.relation)).all()
+    for child, parent, relation in edges:
+        up[child].append((parent, str(relation)))
+        down[parent].append((child, str(relation)))
+    return up, down
 
-    ancestors = [related(n, relation=r, depth=dpt, via=v) for n, r, dpt, v in _walk(up, record_id)]
-    descendants = [
-        related(n, relation=r, depth=dpt, via=v) for n, r, dpt, v in _walk(down, record_id)
-    ]
-    lineage_ids = {record_id} | {a.id for a in ancestors}
-    subjects = set(lineage_ids)
-    for rid in lineage_ids:
-        provider = getattr(records[kinds[rid]][rid], "provider", None)
-        if provider:
-            subjects.add(provider)
 
-    def where(kind_name: str, field: str, values: set[str]) -> list[Related]:
-        return [related(r.id) for r in records[kind_name].values() if getattr(r, field) in values]
-
-    view = RecordView(
-        kind=kind,
-        record=record_to_data(record),
-        ancestors=ancestors,
-        descendants=descendants,
-        datasets=[a for a in ancestors if a.kind == "dataset"],
-        investigations=where("investigation", "subject", subjects),
-        waivers=where("waiver", "subject", {record_id}),
-    )
-    if kind == "model":
-        view.deployments = where("deployment", "model", {record_id})
-        view.approvals = where("approval", "model", {record_id})
-        deployment_ids = {d.id for d in view.deployments}
-        view.waivers += where("waiver", "subject", deployment_ids)
-    refs: list[Related] = []
+def _referencing(conn: Connection, kind: str, record_id: str) -> list[Related]:
+    """Every record whose reference field names ``record_id``, by kind and id."""
+    found: list[Related] = []
+    links = DatasetLink.__table__  # type: ignore[attr-defined]
     for other_kind, spec in KINDS.items():
         for ref in spec.references:
-            for other in records[other_kind].values():
-                value = getattr(other, ref.field)
-                if (record_id in value) if ref.many else value == record_id:
-                    refs.append(related(other.id, relation=ref.field))
-    view.referenced_by = sorted(refs, key=lambda r: (r.kind, r.id))
+            if kind not in ref.kinds:
+                continue
+            if not ref.many:
+                matches = records_where(conn, other_kind, ref.field, [record_id])
+            elif other_kind == "dataset":
+                relation = DATASET_LINK_FIELDS[ref.field]
+                query = sa.select(links.c.dataset).where(
+                    links.c.target == record_id, links.c.relation == relation
+                )
+                matches = records_where(conn, "dataset", "id", conn.execute(query).scalars())
+            else:  # a list stored as JSON: no portable index to query, so filter here
+                matches = [
+                    r for r in iter_records(conn, other_kind) if record_id in getattr(r, ref.field)
+                ]
+            found += [
+                Related(kind=other_kind, id=r.id, label=_label(other_kind, r), relation=ref.field)
+                for r in matches
+            ]
+    return sorted(found, key=lambda r: (r.kind, r.id))
+
+
+def show_record(registry: Registry, record_id: str) -> RecordView:
+    """The record and its relations. Reads the lineage graph's ids and only the records that
+    are related, so it stays quick on a large registry."""
+    objects = RegistryObject.__table__  # type: ignore[attr-defined]
+    with registry.read() as conn:
+        kind = conn.execute(
+            sa.select(objects.c.kind).where(objects.c.id == record_id)
+        ).scalar_one_or_none()
+        if kind is None:
+            raise NotFoundError(f"no record with id '{record_id}' in {registry.display_url}")
+        up, down = _lineage_graph(conn)
+        walked_up, walked_down = _walk(up, record_id), _walk(down, record_id)
+        lineage_ids = {record_id} | {node for node, *_ in walked_up}
+        related_ids = lineage_ids | {node for node, *_ in walked_down}
+        known: dict[str, tuple[str, RecordBase]] = {}
+        for item_kind in ("model", "dataset") if kind in ("model", "dataset") else (kind,):
+            for found in records_where(conn, item_kind, "id", related_ids):
+                known[found.id] = (item_kind, found)
+        # Investigations of the record, its ancestors, or their providers concern it.
+        subjects = lineage_ids | {
+            provider
+            for rid in lineage_ids
+            if (provider := getattr(known[rid][1], "provider", None)) is not None
+        }
+
+        def where(item_kind: str, field: str, values: set[str]) -> list[Related]:
+            return [
+                Related(kind=item_kind, id=r.id, label=_label(item_kind, r))
+                for r in records_where(conn, item_kind, field, values)
+            ]
+
+        view = RecordView(
+            kind=kind,
+            record=record_to_data(known[record_id][1]),
+            investigations=where("investigation", "subject", subjects),
+            waivers=where("waiver", "subject", {record_id}),
+        )
+        if kind == "model":
+            view.deployments = where("deployment", "model", {record_id})
+            view.approvals = where("approval", "model", {record_id})
+            deployment_ids = {d.id for d in view.deployments}
+            view.waivers += where("waiver", "subject", deployment_ids)
+        view.referenced_by = _referencing(conn, kind, record_id)
+
+    def lineage(walked: list[tuple[str, str, int, str]]) -> list[Related]:
+        return [
+            Related(
+                kind=known[node][0],
+                id=node,
+                label=_label(*known[node]),
+                relation=relation,
+                depth=depth,
+                via=via,
+            )
+            for node, relation, depth, via in walked
+        ]
+
+    view.ancestors = lineage(walked_up)
+    view.descendants = lineage(walked_down)
+    view.datasets = [a for a in view.ancestors if a.kind == "dataset"]
     return view
+
+
+def render_record_text(view: RecordView) -> str:
+    """``aigov registry show`` as text: the record as YAML, then each non-empty relation."""
+    import yaml
+
+    lines = [f"{view.kind} {view.record['id']}"]
+    lines.append(yaml.safe_dump(view.record, sort_keys=False, allow_unicode=True).rstrip())
+    for title, items in (
+        ("lineage up (ancestors)", view.ancestors),
+        ("lineage down (descendants)", view.descendants),
+        ("datasets", view.datasets),
+        ("deployments", view.deployments),
+        ("approvals", view.approvals),
+        ("investigations", view.investigations),
+        ("waivers", view.waivers),
+        ("referenced by", view.referenced_by),
+    ):
+        if not items:
+            continue
+        lines.append(f"\n{title}:")
+        for item in items:
+            label = f" ({item.label})" if item.label and item.label != item.id else ""
+            how = ""
+            if item.relation:
+                depth = f", depth {item.depth}" if item.depth else ""
+                via = f" via {item.via}" if item.via and item.depth and item.depth > 1 else ""
+                how = f" [{item.relation}{depth}]{via}"
+            lines.append(f"  {item.kind} {item.id}{label}{how}")
+    return "\n".join(lines)

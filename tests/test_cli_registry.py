@@ -403,6 +403,32 @@ def test_show_follows_lineage_transitively(loaded_db: str, cli) -> None:
     assert _ids(view["waivers"]) == [("waiver", "waiver-7b-dev")]
 
 
+def test_show_a_dataset_with_its_declared_links(loaded_db: str, cli, sample_registry) -> None:
+    view = json.loads(
+        cli("registry", "show", "r1-sft-data", "--format", "json", "--db", loaded_db).stdout
+    )
+    assert view["record"]["generators"] == ["gpt-4o", "deepseek-r1"]
+    assert view["record"]["sources"] == ["web-crawl"]
+    assert _ids(view["ancestors"]) == [
+        ("model", "deepseek-r1", "generated_by", "1"),
+        ("model", "gpt-4o", "generated_by", "1"),
+        ("dataset", "web-crawl", "derived_from", "1"),
+    ]
+
+
+def test_show_lists_what_references_a_record_through_a_list_field(loaded_db: str, cli) -> None:
+    model = json.loads(
+        cli("registry", "show", "gpt-4o", "--format", "json", "--db", loaded_db).stdout
+    )
+    assert ("dataset", "r1-sft-data", "generators") in _ids(model["referenced_by"])
+    investigation = json.loads(
+        cli("registry", "show", "inv-openai-deepseek", "--format", "json", "--db", loaded_db).stdout
+    )
+    assert ("approval", "appr-r1-eu", "acknowledged_investigations") in _ids(
+        investigation["referenced_by"]
+    )
+
+
 def test_show_text(loaded_db: str, cli) -> None:
     result = cli("registry", "show", "r1-distill-qwen-7b", "--db", loaded_db)
     assert result.exit_code == 0, result.stderr
