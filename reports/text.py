@@ -44,9 +44,16 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
     by_severity: Counter[tuple[Outcome, Severity]] = Counter()
     by_family: Counter[tuple[Outcome, Family]] = Counter()
     per_model: Counter[str] = Counter()
+    # The listed findings' lines, bucketed by outcome in the same pass that counts: a spooled
+    # result is read and validated once, not once more per listed outcome, and only the
+    # lines are kept, not the findings with their evidence.
+    listed: dict[Outcome, list[tuple[int, str]]] = {o: [] for o in SHOWN}
     threshold = view.fail_on.rank
     blocking = fail_review = 0
     for f in view.iter_findings():
+        bucket = listed.get(f.outcome)
+        if bucket is not None:
+            bucket.append((f.severity.rank, finding_line(f)))
         by_severity[(f.outcome, f.severity)] += 1
         by_family[(f.outcome, f.family)] += 1
         if f.outcome in BLOCKING:
@@ -100,10 +107,10 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         out.write("\nFindings:\n")
         # Worst outcome first; within an outcome the stored order (model, policy, subject).
         for outcome in SHOWN:
-            shown = [f for f in view.iter_findings() if f.outcome == outcome]
-            shown.sort(key=lambda f: -f.severity.rank)
-            for finding in shown:
-                out.write(f"  {finding_line(finding)}\n")
+            shown = listed[outcome]
+            shown.sort(key=lambda item: -item[0])  # stable: keeps the stored order
+            for _, line in shown:
+                out.write(f"  {line}\n")
     verdict = "FAIL" if blocking else "PASS"
     out.write(
         f"\n{verdict}: {blocking} findings at or above {view.fail_on.value} "
