@@ -66,6 +66,18 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format`` with these choices; the first is the default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
 def write_output(text: str, output: str | None) -> None:
     if output and output != "-":
         Path(output).write_text(text, encoding="utf-8")
@@ -114,14 +126,7 @@ def registry() -> None:
 @db_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and report changes without writing.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
+@format_option("text", "json")
 def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt: str) -> None:
     """Import registry files (YAML/JSON; directories recursively), atomically.
 
@@ -158,9 +163,7 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
 
 @registry.command("export")
 @db_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
-)
+@format_option("yaml", "json")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 def registry_export(db: str | None, fmt: str, output: str | None) -> None:
     """Export the whole registry as one registry file (re-importable)."""
@@ -182,9 +185,7 @@ def registry_export(db: str | None, fmt: str, output: str | None) -> None:
     help="Only this kind (repeatable): provider, terms, model, dataset, lineage, "
     "investigation, approval, deployment, waiver.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json")
 def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
     """List records (kind, id, name)."""
     from .console import table
@@ -208,9 +209,7 @@ def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
 @registry.command("show")
 @db_option
 @click.argument("record_id", metavar="ID")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def registry_show(db: str | None, record_id: str, fmt: str) -> None:
     """Show a record and its relations: lineage up and down, datasets, deployments,
     approvals, investigations and waivers."""
@@ -294,9 +293,7 @@ def policy() -> None:
 
 @policy.command("list")
 @policies_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json")
 def policy_list(policy_paths: tuple[Path, ...], fmt: str) -> None:
     """List the policies (id, severity, family, title, reference)."""
     from .console import table
@@ -347,9 +344,7 @@ def policy_validate(paths: tuple[Path, ...], as_of: Any) -> None:
     is_flag=True,
     help="Fail unless every policy has a failing and a passing case.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
     """Run policy tests (*.test.yaml next to the policies).
 
@@ -599,9 +594,7 @@ def write_report(fmt: str, view: Any, output: str | None) -> None:
     is_flag=True,
     help="DENY with exit 3 when a required fact is missing at/above --fail-on.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def gate(
     db: str | None,
     policy_paths: tuple[Path, ...],
@@ -627,24 +620,30 @@ def gate(
     aigov gate deepseek-r1 --platform azure-ai-foundry --region eastus --environment prod
     aigov gate --deployment k8s/model-deployment.yaml
     """
+    from .gate import gate as run_gate
+    from .gate import proposed_deployment, read_deployment
+    from .registry import open_registry
+
+    if deployment_file is not None and (model or platform or region):
+        raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
+    if deployment_file is None and not (model and platform and region):
+        raise click.UsageError("MODEL, --platform and --region are required (or --deployment FILE)")
     try:
-        decision = _gate(
-            db,
-            policy_paths,
-            as_of,
-            fail_on,
-            fail_on_indeterminate,
-            deployment_file,
-            model,
-            platform,
-            region,
-            environment,
-            exposure,
-            guardrails,
-            approval,
-        )
-    except click.UsageError:
-        raise
+        if deployment_file is not None:
+            deployment = read_deployment(deployment_file)
+        else:
+            deployment = proposed_deployment(
+                model, platform, region, environment, exposure, guardrails, approval
+            )
+        with open_registry(db) as registry:
+            decision = run_gate(
+                registry,
+                deployment,
+                _policy_paths(policy_paths),
+                as_of=as_of,
+                fail_on=fail_on,
+                fail_on_indeterminate=fail_on_indeterminate,
+            )
     except Exception as exc:  # fail closed, whatever went wrong
         message = exc.render() if isinstance(exc, InputError) else str(exc)
         if not isinstance(exc, AigovError) and os.environ.get("AIGOV_DEBUG"):
@@ -659,43 +658,6 @@ def gate(
 
         click.echo(render_text(decision), nl=False)
     sys.exit(decision.exit_code)
-
-
-def _gate(
-    db: str | None,
-    policy_paths: tuple[Path, ...],
-    as_of: Any,
-    fail_on: str,
-    fail_on_indeterminate: bool,
-    deployment_file: Path | None,
-    *proposed: Any,
-) -> Any:
-    """The decision for a descriptor file, or for MODEL PLATFORM REGION ENVIRONMENT
-    EXPOSURE GUARDRAILS APPROVAL given as options."""
-    from .gate import gate as run_gate
-    from .gate import proposed_deployment, read_deployment
-    from .registry import open_registry
-
-    model, platform, region = proposed[:3]
-    if deployment_file is not None:
-        if model or platform or region:
-            raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
-        deployment = read_deployment(deployment_file)
-    else:
-        if not (model and platform and region):
-            raise click.UsageError(
-                "MODEL, --platform and --region are required (or --deployment FILE)"
-            )
-        deployment = proposed_deployment(*proposed)
-    with open_registry(db) as registry:
-        return run_gate(
-            registry,
-            deployment,
-            _policy_paths(policy_paths),
-            as_of=as_of,
-            fail_on=fail_on,
-            fail_on_indeterminate=fail_on_indeterminate,
-        )
 
 
 # ----------------------------------------------------------------------------- explain
@@ -741,9 +703,7 @@ def runs() -> None:
 
 @runs.command("list")
 @db_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json")
 def runs_list(db: str | None, fmt: str) -> None:
     """List recorded runs, oldest first."""
     from .console import table
@@ -804,9 +764,7 @@ def _print_diff(diff: Any, fmt: str) -> None:
 @db_option
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def runs_diff(db: str | None, run_a: str, run_b: str, fmt: str) -> None:
     """Compare two runs: findings new, resolved, persisting, newly waived, waiver expired."""
     from .registry import open_registry

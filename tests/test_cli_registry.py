@@ -462,7 +462,13 @@ def test_db_option_wins_over_environment(
 
 
 def test_usage_errors_exit_2(cli) -> None:
-    for args in (["registry", "import"], ["registry", "export", "--format", "xml"], ["nope"]):
+    for args in (
+        ["registry", "import"],
+        ["registry", "export", "--format", "xml"],
+        ["nope"],
+        ["gate", "deepseek-r1", "--platform", "azure"],  # no --region
+        ["gate", "deepseek-r1", "--deployment", "dep.yaml"],  # both forms at once
+    ):
         result = cli(*args)
         assert result.exit_code == 2, args
         assert result.stdout == ""
