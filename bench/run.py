@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -112,7 +113,9 @@ def measure(args: list[str]) -> dict[str, Any]:
 
 
 def registry_files(models: int, seed: int) -> tuple[Path, int]:
-    folder = OUT / f"registry-{models}-seed{seed}"
+    """The generated registry, reused while generate.py is unchanged."""
+    generator = hashlib.sha256((HERE / "generate.py").read_bytes()).hexdigest()[:8]
+    folder = OUT / f"registry-{models}-seed{seed}-{generator}"
     marker = folder / ".complete"
     if not marker.exists():
         sys.path.insert(0, str(HERE))
@@ -159,6 +162,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "as_of": AS_OF,
+        "repeats": args.repeats,
         "targets": TARGETS,
         "sizes": [],
     }
@@ -210,7 +214,7 @@ def main() -> None:
         with open(OUT / "results.json", "w") as handle:
             json.dump(results, handle, indent=2)
 
-    largest = results["sizes"][-1]
+    largest = max(results["sizes"], key=lambda entry: entry["models"])
     biggest = largest["models"]
     url = f"sqlite:///{OUT / f'bench-{biggest}.db'}"
     model = f"model-{largest['models'] // 2:06d}"
@@ -249,7 +253,8 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"Commit `{results['commit']}`, {results['date']}, {results['machine']['cpus']} CPUs, "
         f"Python {results['machine']['python']}; shipped policy library; as of {results['as_of']}; "
-        "audits: median of 3 runs up to 10,000 models, one run at 100,000.",
+        f"audits: median of {results['repeats']} runs per size up to 10,000 models"
+        + (", one run above." if max(e["models"] for e in results["sizes"]) > 10_000 else "."),
         "",
         "| models | records | import s (rec/s) | workers | audit s | models/s | ms/model "
         "| peak RSS, largest process MB | peak RSS, all processes MB |",

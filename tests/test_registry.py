@@ -10,7 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from engine.errors import RegistryError
-from engine.registry import SCHEMA_VERSION, Meta, Registry, open_registry, table_of
+from engine.registry import (
+    SCHEMA_VERSION,
+    SQLITE_BUSY_TIMEOUT_S,
+    Meta,
+    Registry,
+    open_registry,
+    table_of,
+)
 from engine.registry_ops import export_registry, import_paths
 
 
@@ -210,7 +217,7 @@ def test_sqlite_connection_settings(sqlite_url: str, sqlite_file: Path) -> None:
     with open_registry(sqlite_url, create=True) as reg, reg.read() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_S * 1000
     # WAL is a property of the file: a plain sqlite3 connection sees it too.
     plain = sqlite3.connect(sqlite_file)
     try:
