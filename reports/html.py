@@ -45,11 +45,10 @@ from engine.findings import (
     ModelResult,
     Outcome,
     PathStep,
-    PolicyInfo,
 )
 from engine.policy import Family, Severity
+from reports.common import SHOWN, first_web_url, unlisted_policies, web_url
 
-SHOWN = (Outcome.fail, Outcome.review, Outcome.indeterminate, Outcome.waived)
 SEVERITIES = list(Severity)
 # How many items a summary list shows before "and N more" (the full lists are in the
 # per-model sections, the JSON report and the waiver register).
@@ -85,7 +84,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals["safe_url"] = _safe_url
+    env.globals["safe_url"] = web_url
     return env
 
 
@@ -104,14 +103,6 @@ def script_json(data: Any) -> Markup:
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return Markup(text)  # escaped above: JSON text, not data marked safe
-
-
-def _first_url(policy: PolicyInfo) -> str | None:
-    for ref in policy.references:
-        url = ref.get("url")
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
-            return url
-    return None
 
 
 def _finding_order(finding: Finding) -> tuple[Any, ...]:
@@ -198,27 +189,13 @@ def page_data(result: AuditResult) -> dict[str, Any]:
     paths per alias as edge indices), ``a`` absence conditions, ``x`` missing fields, ``w``
     waiver ``[id, reason, approved_by, expires_at, expired]``, ``h`` hypothetical).
     """
-    policies = sorted(result.policies, key=lambda p: p.id)
+    # After the catalogue, any policy a finding names that the catalogue lacks.
+    policies = sorted(result.policies, key=lambda p: p.id) + unlisted_policies(result)
     policy_index = {p.id: i for i, p in enumerate(policies)}
     policy_rows = [
-        [p.id, p.title, p.severity.value, p.family.value, p.remediation, _first_url(p)]
+        [p.id, p.title, p.severity.value, p.family.value, p.remediation, first_web_url(p)]
         for p in policies
     ]
-    # A finding may name a policy missing from the catalogue (a hand-edited stored run):
-    # list it from the finding itself rather than fail.
-    for finding in result.findings:
-        if finding.policy not in policy_index:
-            policy_index[finding.policy] = len(policy_rows)
-            policy_rows.append(
-                [
-                    finding.policy,
-                    finding.title,
-                    finding.severity.value,
-                    finding.family.value,
-                    "",
-                    None,
-                ]
-            )
     edges = _Edges()
     by_model: dict[str, list[Finding]] = defaultdict(list)
     for finding in result.findings:
@@ -340,10 +317,6 @@ def _context(result: AuditResult) -> dict[str, Any]:
         "changes": changes,
         "data": script_json(page_data(result)),
     }
-
-
-def _safe_url(url: Any) -> str | None:
-    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def render(result: AuditResult) -> str:

@@ -27,15 +27,15 @@ cannot carry (control characters) are replaced by ``\\uXXXX`` escapes.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from engine.findings import AuditResult, Finding, Outcome
+from engine.findings import AuditResult, Finding, Outcome, PathStep
 from engine.policy import Family
+from reports.common import naive_utc, unlisted_policies
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -61,6 +61,11 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _hops(steps: list[PathStep]) -> str:
+    """A lineage path as ``child -> [relation] parent -> ...``."""
+    return " -> ".join([steps[0].child] + [f"[{s.relation}] {s.parent}" for s in steps])
+
+
 def finding_text(finding: Finding) -> str:
     """A finding with its evidence, as plain text."""
     subject = (
@@ -80,14 +85,10 @@ def finding_text(finding: Finding) -> str:
                 f"    {record.role}: {record.kind} {record.id}" + (f" ({fields})" if fields else "")
             )
         if match.path:
-            hops = " -> ".join(
-                [match.path[0].child] + [f"[{s.relation}] {s.parent}" for s in match.path]
-            )
-            lines.append(f"    lineage: {hops}")
+            lines.append(f"    lineage: {_hops(match.path)}")
         for alias, steps in sorted(match.paths.items()):
             if steps:
-                hops = " -> ".join([steps[0].child] + [f"[{s.relation}] {s.parent}" for s in steps])
-                lines.append(f"    lineage to {alias}: {hops}")
+                lines.append(f"    lineage to {alias}: {_hops(steps)}")
     for absent in finding.absent:
         lines.append(f"  absent: {absent}")
     if finding.missing:
@@ -149,9 +150,7 @@ def _testcase(
 
 
 def junit_tree(result: AuditResult) -> ET.Element:
-    families = {p.id: p.family for p in result.policies}
-    for f in result.findings:
-        families.setdefault(f.policy, f.family)
+    families = {p.id: p.family for p in (*result.policies, *unlisted_policies(result))}
     findings: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in sorted(result.findings, key=lambda f: (f.subject_kind, f.subject, f.id)):
         findings[(f.policy, f.model)].append(f)
@@ -162,10 +161,8 @@ def junit_tree(result: AuditResult) -> ET.Element:
             cases[family].append((policy, model.id, Outcome(outcome)))
     timestamp = None
     if result.run is not None:
-        started = result.run.started_at
-        if started.tzinfo is not None:
-            started = started.astimezone(dt.UTC).replace(tzinfo=None)
-        timestamp = started.isoformat()  # JUnit's timestamp has no zone: UTC here
+        # JUnit's timestamp has no zone: UTC here
+        timestamp = naive_utc(result.run.started_at).isoformat()
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     root = _element("testsuites", {"name": f"aigov audit as of {result.as_of}"})
     suites = []

@@ -19,10 +19,10 @@ from collections import Counter
 
 from engine.findings import BLOCKING, OUTCOME_ORDER, AuditResult, Finding, Outcome
 from engine.policy import Severity
+from reports.common import SHOWN
 
 TOP = 20
 REPORT_URL = "REPORT_URL"
-SHOWN = (Outcome.fail, Outcome.review, Outcome.indeterminate, Outcome.waived)
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:@$])")
 _NEWLINES = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from engine.findings import AuditResult, Finding, Outcome, PolicyInfo
 from engine.policy import Severity
+from reports.common import first_web_url, naive_utc, unlisted_policies, web_url
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -78,8 +79,9 @@ def _references_text(policy: PolicyInfo) -> tuple[list[str], list[str]]:
         url = ref.get("url")
         text.append(f"- {title}{section}" + (f": {url}" if url else ""))
         md_title = _md(title)
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
-            markdown.append(f"- [{md_title}](<{url}>){_md(section)}")
+        link = web_url(url)
+        if link is not None:
+            markdown.append(f"- [{md_title}](<{link}>){_md(section)}")
         else:
             markdown.append(f"- {md_title}{_md(section)}")
     return text, markdown
@@ -114,17 +116,25 @@ def _rule(policy: PolicyInfo) -> dict[str, Any]:
             "source": policy.source,
         },
     }
-    url = next(
-        (
-            r["url"]
-            for r in policy.references
-            if isinstance(r.get("url"), str) and r["url"].startswith(("https://", "http://"))
-        ),
-        None,
-    )
+    url = first_web_url(policy)
     if url:
         rule["helpUri"] = url
     return rule
+
+
+def _stand_in_rule(policy: PolicyInfo) -> dict[str, Any]:
+    """The rule of a policy missing from the catalogue, from what its findings know."""
+    return {
+        "id": policy.id,
+        "name": rule_name(policy.title),
+        "shortDescription": {"text": policy.title},
+        "defaultConfiguration": {"level": LEVEL[policy.severity]},
+        "properties": {
+            "severity": policy.severity.value,
+            "family": policy.family.value,
+            "tags": [policy.family.value, policy.severity.value],
+        },
+    }
 
 
 def qualified_subject(finding: Finding) -> str:
@@ -191,33 +201,16 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
 
 def _utc(moment: dt.datetime) -> str:
     """SARIF date-times are UTC with a "Z" (§3.9); a naive time is taken to be UTC."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment.isoformat() + "Z"
+    return naive_utc(moment).isoformat() + "Z"
 
 
 def sarif_log(result: AuditResult) -> dict[str, Any]:
     policies = sorted(result.policies, key=lambda p: p.id)
-    rules = [_rule(p) for p in policies]
-    index = {p.id: i for i, p in enumerate(policies)}
     # A finding whose policy is not in the catalogue (a hand-edited stored run) still gets a
     # rule, built from what the finding knows.
-    for finding in result.findings:
-        if finding.policy not in index:
-            index[finding.policy] = len(rules)
-            rules.append(
-                {
-                    "id": finding.policy,
-                    "name": rule_name(finding.title),
-                    "shortDescription": {"text": finding.title},
-                    "defaultConfiguration": {"level": LEVEL[finding.severity]},
-                    "properties": {
-                        "severity": finding.severity.value,
-                        "family": finding.family.value,
-                        "tags": [finding.family.value, finding.severity.value],
-                    },
-                }
-            )
+    stand_ins = unlisted_policies(result)
+    rules = [_rule(p) for p in policies] + [_stand_in_rule(p) for p in stand_ins]
+    index = {p.id: i for i, p in enumerate(policies + stand_ins)}
     results = [
         _result(f, index[f.policy])
         for f in sorted(

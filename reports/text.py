@@ -10,6 +10,7 @@ from engine.console import style, table
 from engine.findings import BLOCKING, AuditResult, Finding, Outcome
 from engine.policy import Family, Severity
 from engine.spool import ResultView, as_view
+from reports.common import SHOWN
 
 SEVERITY_COLOUR = {
     "critical": "red",
@@ -18,7 +19,6 @@ SEVERITY_COLOUR = {
     "low": "cyan",
     "info": None,
 }
-SHOWN = (Outcome.fail, Outcome.review, Outcome.indeterminate, Outcome.waived)
 
 
 def finding_line(finding: Finding) -> str:
