@@ -22,12 +22,13 @@ evaluator attaches the actions. Compiler rules that work around engine defects (
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -819,56 +820,124 @@ def _is_join(node: Any) -> bool:
     return False
 
 
+# One test of an alpha chain: (key, field). ``key`` is the test's canonical JSON - identical
+# literal tests at the same place share a node - or None for a join test, which never shares
+# one. ``field`` is set for an equality test of one field with a scalar value: such tests on
+# one field are mutually exclusive (a fact has one value there).
+ChainTest = tuple[str | None, str | None]
+Chain = tuple[ChainTest, ...]
+
+
+def _chain_test(test: Any) -> ChainTest:
+    if _is_join(test):
+        return None, None
+    fieldname = None
+    if isinstance(test, dict) and len(test) == 1:
+        ((name, value),) = test.items()
+        if not name.startswith("$") and not isinstance(value, dict | list | tuple):
+            fieldname = name
+    return json.dumps(test, sort_keys=True), fieldname
+
+
+def alpha_chains(rule: dict[str, Any]) -> tuple[Chain, ...]:
+    """The alpha chains of one engine rule (one per pattern: its tests, in order); computed
+    once per rule, then added to as many :class:`AlphaLoad` as the packer tries."""
+    chains = []
+    for pattern in rule["all"]:
+        ((_alias, expr),) = pattern.items()
+        chains.append(tuple(_chain_test(test) for test in expr.get("$and", [expr])))
+    return tuple(chains)
+
+
+class _AlphaNode:
+    __slots__ = ("children", "ends", "field", "need")
+
+    def __init__(self, fieldname: str | None) -> None:
+        self.children: dict[Any, _AlphaNode] = {}
+        self.field = fieldname  # see ChainTest
+        self.ends = 0  # patterns of rules that end here
+        self.need: int | None = None  # the stack this subtree needs (None: not computed)
+
+
 class AlphaLoad:
     """An estimate of the alpha network durable-rules builds for a set of rules: each pattern
     is a chain of its tests in order; identical literal tests at the same place share a node,
     join tests never do. It gives the two numbers the engine's limits are about: the peak of
-    its alpha stack for one fact, and the most rules ending on one node."""
+    its alpha stack for one fact, and the most rules ending on one node.
+
+    Rules are added one at a time; inside :meth:`trial` additions are undone afterwards, so a
+    packer can ask whether more rules would fit without rebuilding the network."""
 
     def __init__(self) -> None:
-        self.root: dict[Any, Any] = {}
+        self.root = _AlphaNode(None)
         self.ends = 0
         self._unique = itertools.count()
+        self._undo: list[tuple[_AlphaNode, Any]] | None = None
 
-    def add(self, rule: dict[str, Any]) -> None:
-        for pattern in rule["all"]:
-            ((_alias, expr),) = pattern.items()
+    def add(self, chains: tuple[Chain, ...]) -> None:
+        """Add one rule, given as its :func:`alpha_chains`."""
+        for chain in chains:
             node = self.root
-            for test in expr.get("$and", [expr]):
-                key = (
-                    ("join", next(self._unique))
-                    if _is_join(test)
-                    else json.dumps(test, sort_keys=True)
-                )
-                node = node.setdefault(key, {})
-            node["$end"] = node.get("$end", 0) + 1
-            self.ends = max(self.ends, node["$end"])
+            node.need = None
+            for key, fieldname in chain:
+                if key is None:
+                    key = ("join", next(self._unique))
+                child = node.children.get(key)
+                if child is None:
+                    child = node.children[key] = _AlphaNode(fieldname)
+                    self._log(node, key)
+                child.need = None
+                self._log(child, "")
+                node = child
+            node.ends += 1
+            self._log(node, None)
+            self.ends = max(self.ends, node.ends)
+
+    def _log(self, node: _AlphaNode, change: Any) -> None:
+        # change: a child key created under node | "" (node's need cleared) | None (an end)
+        if self._undo is not None:
+            self._undo.append((node, change))
+
+    @contextlib.contextmanager
+    def trial(self) -> Iterator[AlphaLoad]:
+        """Rules added inside the ``with`` block are taken out again at its end."""
+        if self._undo is not None:
+            raise RuntimeError("trials do not nest")
+        ends, self._undo = self.ends, []
+        try:
+            yield self
+        finally:
+            for node, change in reversed(self._undo):
+                node.need = None  # every node on a changed path: computed during the trial
+                if change is None:
+                    node.ends -= 1
+                elif change:
+                    del node.children[change]
+            self.root.need = None
+            self.ends, self._undo = ends, None
 
     def widest(self) -> int:
         """The peak of the engine's alpha stack for one fact, worst case. durable-rules walks
         the alpha network depth first with a 64-entry stack (error 303 past it): a node
         pushes every child the fact satisfies, then the last pushed is expanded while its
         siblings wait. Equality tests on one field are mutually exclusive (a fact has one
-        ``t``); everything else (joins, ranges, existence tests) is assumed to match."""
+        ``t``); everything else (joins, ranges, existence tests) is assumed to match. Only
+        the paths changed since the last call are recomputed."""
 
-        def need(node: dict[Any, Any]) -> int:
+        def need(node: _AlphaNode) -> int:
+            if node.need is not None:
+                return node.need
             by_field: dict[str, int] = {}
             needs: list[int] = []
-            for key, child in node.items():
-                if key == "$end":
-                    continue
+            for child in node.children.values():
                 child_need = need(child)
-                test = json.loads(key) if isinstance(key, str) else None
-                if isinstance(test, dict) and len(test) == 1:
-                    ((field, value),) = test.items()
-                    if not field.startswith("$") and not isinstance(value, dict | list):
-                        by_field[field] = max(by_field.get(field, 0), child_need)
-                        continue
-                needs.append(child_need)
+                if child.field is not None:
+                    by_field[child.field] = max(by_field.get(child.field, 0), child_need)
+                else:
+                    needs.append(child_need)
             needs += by_field.values()
-            if not needs:
-                return 0
-            return max(len(needs), len(needs) - 1 + max(needs))
+            node.need = max(len(needs), len(needs) - 1 + max(needs)) if needs else 0
+            return node.need
 
         return need(self.root) + 1
 
@@ -934,21 +1003,21 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
     # are placed first; a policy too large for one ruleset is placed rule by rule.
     units = [rules for rules in policy_rules.values() if rules]
     units.sort(key=lambda rules: -len(_deps_of(rules, needs)))
-    shards: list[list[Rule]] = []
+    packer = _Packer(exprs)
     for rules in units:
         wanted = list(dict.fromkeys(rules + _deps_of(rules, needs)))
-        if _place(shards, wanted, exprs):
+        if packer.place(wanted):
             continue
-        if len(rules) > 1 and not _fits(wanted, exprs):
+        if len(rules) > 1 and not packer.fits(wanted):
             for rule in rules:
                 single = list(dict.fromkeys([rule, *_deps_of([rule], needs)]))
-                if not _place(shards, single, exprs):
-                    shards.append(single)
+                if not packer.place(single):
+                    packer.open(single)
         else:
-            shards.append(wanted)
+            packer.open(wanted)
     out: list[Shard] = []
     digest = hashlib.sha256()
-    for index, rules in enumerate(shards or [[]]):
+    for index, rules in enumerate(packer.shards or [[]]):
         ruleset: dict[str, Any] = {}
         metas: dict[str, RuleMeta] = {}
         for rule in rules:
@@ -1062,25 +1131,55 @@ _FIXED_RULES: dict[str, dict[str, Any]] = {
 }
 
 
-def _fits(rules: list[Rule], exprs: dict[int, dict[str, Any]]) -> bool:
-    load = AlphaLoad()
-    for rule in [*(exprs[id(r)] for r in rules), *_FIXED_RULES.values()]:
-        load.add(rule)
-    return load.fits()
+_FIXED_CHAINS = [alpha_chains(rule) for rule in _FIXED_RULES.values()]
 
 
-def _place(shards: list[list[Rule]], wanted: list[Rule], exprs: dict[int, dict[str, Any]]) -> bool:
-    """Add ``wanted`` to the shard where it fits and needs the fewest new support rules."""
-    options = []
-    for index, current in enumerate(shards):
-        added = [r for r in wanted if r not in current]
-        if _fits(current + added, exprs):
-            options.append((sum(1 for r in added if r.meta.policy is None), index, added))
-    if not options:
-        return False
-    _cost, index, added = min(options, key=lambda option: option[:2])
-    shards[index] += added
-    return True
+class _Packer:
+    """Packs rules into shards within the engine's limits. Each rule's alpha chains are
+    computed once and each shard keeps its :class:`AlphaLoad`, so trying a shard costs only
+    the rules that would be added to it."""
+
+    def __init__(self, exprs: dict[int, dict[str, Any]]) -> None:
+        self.chains = {key: alpha_chains(expr) for key, expr in exprs.items()}
+        self.shards: list[list[Rule]] = []
+        self._members: list[set[int]] = []  # id() of the rules of each shard
+        self._loads: list[AlphaLoad] = []
+
+    def _load(self, rules: list[Rule]) -> AlphaLoad:
+        load = AlphaLoad()
+        for chains in [*_FIXED_CHAINS, *(self.chains[id(rule)] for rule in rules)]:
+            load.add(chains)
+        return load
+
+    def fits(self, rules: list[Rule]) -> bool:
+        """Would ``rules`` fit in one shard of their own?"""
+        return self._load(rules).fits()
+
+    def open(self, rules: list[Rule]) -> None:
+        """Start a new shard with ``rules``."""
+        self.shards.append(rules)
+        self._members.append({id(rule) for rule in rules})
+        self._loads.append(self._load(rules))
+
+    def place(self, wanted: list[Rule]) -> bool:
+        """Add ``wanted`` to the shard where it fits and needs the fewest new support rules."""
+        options = []
+        for index, (members, load) in enumerate(zip(self._members, self._loads, strict=True)):
+            added = [rule for rule in wanted if id(rule) not in members]
+            with load.trial():
+                for rule in added:
+                    load.add(self.chains[id(rule)])
+                fits = load.fits()
+            if fits:
+                options.append((sum(1 for r in added if r.meta.policy is None), index, added))
+        if not options:
+            return False
+        _cost, index, added = min(options, key=lambda option: option[:2])
+        self.shards[index] += added
+        for rule in added:
+            self._members[index].add(id(rule))
+            self._loads[index].add(self.chains[id(rule)])
+        return True
 
 
 def _support_closure(compiler: Compiler) -> dict[str, list[Rule]]:
