@@ -25,7 +25,6 @@ import jsonschema
 import pytest
 import yaml
 
-import reports
 from engine.findings import (
     BLOCKING,
     AuditResult,
@@ -1126,7 +1125,3 @@ def test_report_renders_a_recorded_run(cli: Any, tmp_path: Path) -> None:
     outcomes = Counter(o for m in stored["models"] for o in m["outcomes"].values())
     junit = ET.fromstring((tmp_path / "run.xml").read_text())
     assert junit.get("failures") == str(outcomes["fail"] + outcomes["review"]) == "3"
-
-
-def test_reports_package_exposes_render() -> None:
-    assert reports.render is render
