@@ -286,7 +286,8 @@ def test_deployment_whose_approval_acknowledges_the_investigations_passes(
 ) -> None:
     dep = "dep-r1-distill-qwen-32b-bedrock-useast1-dev"
     assert ("INV-001", dep) not in findings
-    assert "INV-001" in audit_outcomes(audit, "deepseek-r1-distill-qwen-32b")
+    # the model has this one deployment, so its INV-001 outcome is that deployment's
+    assert audit_outcomes(audit, "deepseek-r1-distill-qwen-32b")["INV-001"] == "pass"
 
 
 def test_gate_denies_r1_on_azure_naming_the_investigations(db_url: str) -> None:
