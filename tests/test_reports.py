@@ -46,6 +46,7 @@ from engine.findings import (
 )
 from engine.policy import Family, Severity
 from reports import RENDERERS, render
+from reports.markdown import escape as md_escape
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -166,7 +167,12 @@ def _finding(
 
 
 def synthetic_result(
-    n_models: int, *, hostile: bool = False, run: bool = False, changes: bool = False
+    n_models: int,
+    *,
+    hostile: bool = False,
+    run: bool = False,
+    changes: bool = False,
+    settled: bool = False,
 ) -> AuditResult:
     """An AuditResult shaped like a real audit of ``n_models`` models: deployments, lineage
     through shared bases, about two findings per model with evidence (clause quotes,
@@ -174,6 +180,10 @@ def synthetic_result(
 
     With ``hostile``, model 0 (``evil``) carries script-injection strings in every free-text
     field a registry supplies (names, allegation, authority, reason, platform, clause quote).
+
+    With ``settled``, model 1 also lists a ``pass`` finding (GOV-001 on the model) and a
+    ``not_applicable`` one (HOST-001 on its deployment), as a stored result may: the engine
+    keeps no such findings, and SARIF, text and Markdown must not list them.
     """
     n_bases = max(1, n_models // 50)
     models: list[ModelResult] = []
@@ -416,6 +426,23 @@ def synthetic_result(
             current = outcomes.get(f.policy, Outcome.passed)
             if current not in order or order.index(f.outcome) < order.index(current):
                 outcomes[f.policy] = f.outcome
+        if settled and i == 1:
+            # GOV-001 passes on the model; HOST-001 applies to none of its subjects, so the
+            # model has no HOST-001 outcome (as the engine reports it).
+            del outcomes["HOST-001"]
+            mine.append(
+                _finding("GOV-001", mid, Outcome.passed, f"{name} has an owner: {mid}-owner")
+            )
+            mine.append(
+                _finding(
+                    "HOST-001",
+                    mid,
+                    Outcome.not_applicable,
+                    f"HOST-001 does not apply to dep-{i:05d}-prod",
+                    subject_kind="deployment",
+                    subject=f"dep-{i:05d}-prod",
+                )
+            )
         counts[Outcome.passed] += sum(1 for o in outcomes.values() if o == Outcome.passed)
         counts.update(f.outcome for f in mine)
         blocked = any(f.outcome in BLOCKING and f.severity.rank >= Severity.high.rank for f in mine)
@@ -490,7 +517,7 @@ def synthetic_result(
 
 @pytest.fixture(scope="module")
 def small() -> AuditResult:
-    return synthetic_result(40, run=True, changes=True)
+    return synthetic_result(40, run=True, changes=True, settled=True)
 
 
 @pytest.fixture(scope="module")
@@ -583,10 +610,16 @@ def test_sarif_mapping(small: AuditResult) -> None:
     assert host["defaultConfiguration"]["level"] == "error"
 
     results = run["results"]
-    non_pass = [f for f in small.findings if f.outcome != Outcome.passed]
+    non_pass = [
+        f for f in small.findings if f.outcome not in (Outcome.passed, Outcome.not_applicable)
+    ]
     assert len(results) == len(non_pass)
     by_id = {r["partialFingerprints"]["aigovFindingId/v1"]: r for r in results}
     assert set(by_id) == {f.id for f in non_pass}
+    settled = [f for f in small.findings if f.outcome in (Outcome.passed, Outcome.not_applicable)]
+    assert {f.outcome for f in settled} == {Outcome.passed, Outcome.not_applicable}
+    assert not {f.id for f in settled} & set(by_id)
+    assert not [r for r in results if r["properties"]["outcome"] in ("pass", "not_applicable")]
     for f in non_pass:
         r = by_id[f.id]
         assert rules[r["ruleIndex"]]["id"] == r["ruleId"] == f.policy
@@ -638,6 +671,31 @@ def test_sarif_mapping(small: AuditResult) -> None:
         f"{deployment.model}/deployment/{deployment.subject}"
     )
     assert run["invocations"][0]["startTimeUtc"] == "2025-06-01T12:30:05Z"
+
+
+def test_pass_and_not_applicable_findings_are_kept_but_not_listed(small: AuditResult) -> None:
+    """A stored result may list pass and not-applicable findings: the JSON report and the
+    HTML report's data keep them; SARIF (above), text and Markdown list none of them."""
+    settled = [f for f in small.findings if f.outcome in (Outcome.passed, Outcome.not_applicable)]
+    assert {f.outcome for f in settled} == {Outcome.passed, Outcome.not_applicable}
+    stored = json.loads(render("json", small))["findings"]
+    assert [f for f in stored if f["id"] in {s.id for s in settled}] == [
+        f.model_dump(mode="json") for f in settled
+    ]
+    data = _data(render("html", small))
+    embedded = {f["i"]: f["o"] for m in data["models"] for f in m.get("f", [])}
+    assert {f.id: embedded[f.id] for f in settled} == {f.id: f.outcome.value for f in settled}
+    # Two models, so that Markdown's top list (20) holds every listed finding: model-00001's
+    # INV-001 fail is listed in both; its pass and not-applicable findings are not.
+    tiny = synthetic_result(2, settled=True)
+    (listed,) = [f for f in tiny.findings if f.model == "model-00001" and f.policy == "INV-001"]
+    settled = [f for f in tiny.findings if f.outcome in (Outcome.passed, Outcome.not_applicable)]
+    assert len(settled) == 2
+    for fmt, shown in (("text", str), ("markdown", md_escape)):
+        out = render(fmt, tiny)
+        assert shown(listed.message) in out, fmt
+        for f in settled:
+            assert shown(f.message) not in out, (fmt, f.outcome)
 
 
 # ----------------------------------------------------------------------------- JUnit
