@@ -28,7 +28,7 @@ import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +201,7 @@ def _simple_negation(bind: Bind) -> bool:
     disjunction, no list join (that needs extra member patterns), no lineage."""
     if bind.is_lineage:
         return False
-    conjs = _where_dnf(bind.where)
+    conjs = dnf(bind.where)
     if len(conjs) != 1:
         return False
     return not any(
@@ -212,64 +212,24 @@ def _simple_negation(bind: Bind) -> bool:
     )
 
 
-def _where_dnf(node: Any) -> list[list[Any]]:
-    """DNF of a field-test tree: a list of conjunctions of Test/NegTest."""
-    if node is TRUE or (isinstance(node, All) and not node.items):
-        return [[]]
-    if isinstance(node, Test | NegTest):  # NegTest: a conjunction rebuilt by expand()
-        return [[node]]
-    if isinstance(node, All):
-        out: list[list[Any]] = [[]]
-        for item in node.items:
-            out = [a + b for a in out for b in _where_dnf(item)]
-        return out
-    if isinstance(node, AnyOf):
-        return [conj for item in node.items for conj in _where_dnf(item)]
-    if isinstance(node, Not):
-        return _negate_where(node.item)
-    raise TypeError(node)
-
-
-def _negate_where(node: Any) -> list[list[Any]]:
-    if isinstance(node, NegTest):
-        return [[node.test]]
-    if isinstance(node, Test):
-        if node.op == "exists":
-            return [[_flip(node, "missing")]]
-        if node.op == "missing":
-            return [[_flip(node, "exists")]]
-        return [[NegTest(node)]]
-    if isinstance(node, All):
-        if not node.items:
-            return []
-        return [conj for item in node.items for conj in _negate_where(item)]
-    if isinstance(node, AnyOf):
-        out: list[list[Any]] = [[]]
-        for item in node.items:
-            out = [a + b for a in out for b in _negate_where(item)]
-        return out
-    if isinstance(node, Not):
-        return _where_dnf(node.item)
-    raise TypeError(node)
-
-
-def _flip(test: Test, op: str) -> Test:
-    return Test(test.alias, test.field, op, True, test.ftype, test.line)
+def _product(parts: Iterable[list[list[Any]]]) -> list[list[Any]]:
+    """The conjunction of DNFs: every combination of one conjunction from each part."""
+    out: list[list[Any]] = [[]]
+    for conjs in parts:
+        out = [a + b for a in out for b in conjs]
+    return out
 
 
 def dnf(node: Any) -> list[list[Any]]:
-    """DNF of a condition: conjunctions of Bind / Test / NegTest / Not(Bind) / Aux."""
+    """DNF of a condition or of a field-test tree (a bind's ``where``): a list of
+    conjunctions of Bind / Test / NegTest / Not(Bind) / Aux (of Test / NegTest for a
+    field-test tree)."""
     if node is TRUE or (isinstance(node, All) and not node.items):
         return [[]]
-    if isinstance(node, Test):
-        return [[node]]
-    if isinstance(node, Bind):
+    if isinstance(node, Test | NegTest | Bind):  # NegTest: a conjunction rebuilt by expand()
         return [[node]]
     if isinstance(node, All):
-        out: list[list[Any]] = [[]]
-        for item in node.items:
-            out = [a + b for a in out for b in dnf(item)]
-        return out
+        return _product(dnf(item) for item in node.items)
     if isinstance(node, AnyOf):
         return [conj for item in node.items for conj in dnf(item)]
     if isinstance(node, Not):
@@ -278,15 +238,18 @@ def dnf(node: Any) -> list[list[Any]]:
 
 
 def _negate(node: Any) -> list[list[Any]]:
+    if isinstance(node, NegTest):
+        return [[node.test]]
     if isinstance(node, Test):
-        return _negate_where(node)
+        if node.op == "exists":
+            return [[_flip(node, "missing")]]
+        if node.op == "missing":
+            return [[_flip(node, "exists")]]
+        return [[NegTest(node)]]
     if isinstance(node, Not):
         return dnf(node.item)
     if isinstance(node, AnyOf):
-        out: list[list[Any]] = [[]]
-        for item in node.items:
-            out = [a + b for a in out for b in _negate(item)]
-        return out
+        return _product(_negate(item) for item in node.items)
     if isinstance(node, All) and not _bound_in(node):
         if not node.items:
             return []
@@ -295,6 +258,31 @@ def _negate(node: Any) -> list[list[Any]]:
         return [[Not(node)]]
     outer = tuple(sorted(_aliases_in(node) - _bound_in(node)))
     return [[Aux(node, outer)]]
+
+
+def _flip(test: Test, op: str) -> Test:
+    return Test(test.alias, test.field, op, True, test.ftype, test.line)
+
+
+def _bind_variants(item: Any) -> list[Any]:
+    """A bind whose ``where`` is disjunctive as one bind per disjunct; anything else as is."""
+    if not isinstance(item, Bind):
+        return [item]
+    conjs = dnf(item.where)
+    if len(conjs) == 1:
+        return [item]
+    return [
+        Bind(
+            item.alias,
+            item.kind,
+            All(tuple(c)) if c else TRUE,
+            item.line,
+            item.via,
+            item.origin,
+            item.min_depth,
+        )
+        for c in conjs
+    ]
 
 
 # ----------------------------------------------------------------------------- compiler
@@ -470,7 +458,7 @@ class Compiler:
         return atom
 
     def bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
-        conjs = _where_dnf(bind.where)
+        conjs = dnf(bind.where)
         if len(conjs) != 1:  # only reached through dnf() splitting, see expand_binds
             raise AssertionError("bind with disjunctive where must be expanded first")
         atoms: list[Atom] = []
@@ -521,7 +509,7 @@ class Compiler:
 
     def negated_bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
         atom = Atom(self.new_name("n"), bind.kind, negated=True)
-        (conj,) = _where_dnf(bind.where)
+        (conj,) = dnf(bind.where)
         for test in conj:
             atom.tests.append(test)
         meta.absent.append(describe_absent(bind))
@@ -591,30 +579,11 @@ class Compiler:
 
     def expand(self, conjs: list[list[Any]]) -> list[list[Any]]:
         """Split binds whose ``where`` is disjunctive into one conjunction per disjunct."""
-        out: list[list[Any]] = []
-        for conj in conjs:
-            variants: list[list[Any]] = [[]]
-            for item in conj:
-                if isinstance(item, Bind) and len(_where_dnf(item.where)) > 1:
-                    options = [
-                        Bind(
-                            item.alias,
-                            item.kind,
-                            All(tuple(c)) if c else TRUE,
-                            item.line,
-                            item.via,
-                            item.origin,
-                            item.min_depth,
-                        )
-                        for c in _where_dnf(item.where)
-                    ]
-                    variants = [[*v, o] for v in variants for o in options]
-                elif isinstance(item, Not) and isinstance(item.item, Bind):
-                    variants = [[*v, item] for v in variants]
-                else:
-                    variants = [[*v, item] for v in variants]
-            out += variants
-        return out
+        return [
+            variant
+            for conj in conjs
+            for variant in _product([[option] for option in _bind_variants(item)] for item in conj)
+        ]
 
     def subject_atoms(
         self,
@@ -647,7 +616,7 @@ class Compiler:
         return atoms, bound
 
     def compile_policy(self, policy: Policy) -> None:
-        subject_conjs = _where_dnf(policy.subject.where)
+        subject_conjs = dnf(policy.subject.where)
         plans: list[tuple[str, Any]] = [("applicable", TRUE)]
         for ref in policy.requires:
             missing = Test(ref.alias, ref.field, "missing", True, ANY, 0)
@@ -762,16 +731,14 @@ def _absent_text(item: Any) -> str | None:
 
 
 def describe_absent(bind: Bind) -> str:
-    tests = [t.describe() for conj in _where_dnf(bind.where) for t in conj if isinstance(t, Test)]
+    tests = [t.describe() for conj in dnf(bind.where) for t in conj if isinstance(t, Test)]
     return f"no {bind.kind}" + (f" with {', '.join(tests)}" if tests else "")
 
 
 def describe_condition(node: Any) -> str:
     if isinstance(node, Bind):
         if node.is_lineage:
-            tests = [
-                t.describe() for conj in _where_dnf(node.where) for t in conj if isinstance(t, Test)
-            ]
+            tests = [t.describe() for conj in dnf(node.where) for t in conj if isinstance(t, Test)]
             return (
                 f"no ancestor {node.kind} of {node.origin} through "
                 f"{'/'.join(node.via or ())}" + (f" with {', '.join(tests)}" if tests else "")
