@@ -130,13 +130,40 @@ def _find_aigov_script() -> str:
     return found
 
 
-class Cli:
-    """Runs ``aigov ARGS...`` in-process (click's CliRunner) with ``cwd`` as working directory.
+def invoke_cli(
+    cwd: Path,
+    *args: str | Path,
+    input: str | None = None,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
+    """Run ``aigov ARGS...`` in-process (click's CliRunner) with ``cwd`` as working directory,
+    so that nothing a command writes by default (``./aigov.db``) lands in the repository.
 
     Returns click's :class:`~click.testing.Result`: ``exit_code``, ``stdout`` and ``stderr``
     (kept apart). An exception that escapes the CLI (instead of becoming an exit code) is
-    re-raised, so that a test shows its traceback rather than a bare exit code 1.
+    re-raised, so that a test shows its traceback rather than a bare exit code 1. ``env``
+    sets variables for the run; a value of None unsets one.
     """
+    runner = CliRunner()
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = runner.invoke(aigov_main, [str(a) for a in args], input=input, env=dict(env or {}))
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+# For runs outside a test's own environment clean-up (module-scoped fixtures, scripts): unsets
+# the variables that change what aigov does.
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(_AIGOV_ENV)
+
+
+class Cli:
+    """Runs ``aigov ARGS...`` in-process with ``cwd`` as working directory: see
+    :func:`invoke_cli`."""
 
     def __init__(self, cwd: Path):
         self.cwd = cwd
@@ -145,20 +172,9 @@ class Cli:
         self,
         *args: str | Path,
         input: str | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> Result:
-        runner = CliRunner()
-        previous = Path.cwd()
-        os.chdir(self.cwd)
-        try:
-            result = runner.invoke(
-                aigov_main, [str(a) for a in args], input=input, env=dict(env or {})
-            )
-        finally:
-            os.chdir(previous)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result
+        return invoke_cli(self.cwd, *args, input=input, env=env)
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-
-from engine.cli import main as aigov_main
+from click.testing import Result
+from conftest import CLEAN_ENV, invoke_cli
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
@@ -60,14 +61,6 @@ DISTILLS = (
 )
 
 
-def aigov(*args: str | Path) -> Result:
-    """Run ``aigov ARGS...`` in-process; an exception escaping the CLI is re-raised."""
-    result = CliRunner().invoke(aigov_main, [str(a) for a in args], env={"AIGOV_DB": None})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
 def evidence_ids(finding: dict[str, Any]) -> set[str]:
     """Every record id, lineage edge and path node in a finding's evidence (as policytest)."""
     ids: set[str] = set()
@@ -86,9 +79,20 @@ def paths(finding: dict[str, Any]) -> list[list[str]]:
 
 # ----------------------------------------------------------------------------- fixtures
 
+Aigov = Callable[..., Result]
+
 
 @pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def aigov(tmp_path_factory: pytest.TempPathFactory) -> Aigov:
+    """``aigov(*args)``: run ``aigov ARGS...`` in-process in a scratch working directory (a
+    command writing ./aigov.db writes there, not into the repository), with the developer's
+    AIGOV_* settings unset (module-scoped fixtures run before conftest's per-test clean-up)."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    return lambda *args: invoke_cli(cwd, *args, env=CLEAN_ENV)
+
+
+@pytest.fixture(scope="module")
+def db_url(aigov: Aigov, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real SQLite registry holding examples/registry (imported once per module)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('shipped') / 'examples.db'}"
     result = aigov("registry", "import", "--db", url, EXAMPLES)
@@ -98,7 +102,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def audit(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def audit(aigov: Aigov, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The JSON audit report of the example registry under the shipped library."""
     out = tmp_path_factory.mktemp("audit") / "audit.json"
     result = aigov(
@@ -131,38 +135,47 @@ def findings(audit: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def catalogue() -> list[dict[str, Any]]:
+def catalogue(aigov: Aigov) -> list[dict[str, Any]]:
     result = aigov("policy", "list", "--policies", POLICIES, "--format", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def gate(db_url: str, model: str, *args: str, fmt: str = "text") -> Result:
-    return aigov(
-        "gate",
-        model,
-        "--db",
-        db_url,
-        "--policies",
-        POLICIES,
-        "--as-of",
-        AS_OF,
-        "--format",
-        fmt,
-        *args,
-    )
+Gate = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def gate(aigov: Aigov, db_url: str) -> Gate:
+    """``gate(model, *args, fmt="text")``: the gate on the example registry."""
+
+    def run(model: str, *args: str, fmt: str = "text") -> Result:
+        return aigov(
+            "gate",
+            model,
+            "--db",
+            db_url,
+            "--policies",
+            POLICIES,
+            "--as-of",
+            AS_OF,
+            "--format",
+            fmt,
+            *args,
+        )
+
+    return run
 
 
 # ----------------------------------------------------------------------------- the library
 
 
-def test_policy_validate_passes() -> None:
+def test_policy_validate_passes(aigov: Aigov) -> None:
     result = aigov("policy", "validate", POLICIES)
     assert result.exit_code == 0, result.output
     assert re.search(r"\d+ policies and \d+ derivations are valid", result.output)
 
 
-def test_policy_tests_pass_with_require_tests() -> None:
+def test_policy_tests_pass_with_require_tests(aigov: Aigov) -> None:
     result = aigov("policy", "test", POLICIES, "--require-tests")
     assert result.exit_code == 0, result.output
     passed = re.search(r"(\d+) of (\d+) cases passed", result.output)
@@ -290,9 +303,9 @@ def test_deployment_whose_approval_acknowledges_the_investigations_passes(
     assert audit_outcomes(audit, "deepseek-r1-distill-qwen-32b")["INV-001"] == "pass"
 
 
-def test_gate_denies_r1_on_azure_naming_the_investigations(db_url: str) -> None:
+def test_gate_denies_r1_on_azure_naming_the_investigations(gate: Gate) -> None:
     result = gate(
-        db_url, R1, "--platform", "azure-ai-foundry", "--region", "eastus", "--environment", "prod"
+        R1, "--platform", "azure-ai-foundry", "--region", "eastus", "--environment", "prod"
     )
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith("DENY")
@@ -301,7 +314,6 @@ def test_gate_denies_r1_on_azure_naming_the_investigations(db_url: str) -> None:
         assert inv in result.stdout
 
     as_json = gate(
-        db_url,
         R1,
         "--platform",
         "azure-ai-foundry",
@@ -319,7 +331,7 @@ def test_gate_denies_r1_on_azure_naming_the_investigations(db_url: str) -> None:
     assert blocking["INV-001"]["hypothetical"] is True  # the proposed deployment
 
 
-def test_gate_allows_the_clean_control_on_its_approved_target(db_url: str) -> None:
+def test_gate_allows_the_clean_control_on_its_approved_target(gate: Gate) -> None:
     args = (
         "--platform",
         "azure-ai-foundry",
@@ -330,16 +342,15 @@ def test_gate_allows_the_clean_control_on_its_approved_target(db_url: str) -> No
         "--exposure",
         "customer_facing",
     )
-    result = gate(db_url, CONTROL, *args, "--guardrail", "azure-content-safety")
+    result = gate(CONTROL, *args, "--guardrail", "azure-content-safety")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ALLOW")
     # the approval's guardrail condition is part of the decision: without it, DENY
-    bare = gate(db_url, CONTROL, *args)
+    bare = gate(CONTROL, *args)
     assert bare.exit_code == 1, bare.output
     assert "HOST-003" in bare.stdout and "azure-content-safety" in bare.stdout
     # and outside the approved region there is no covering approval
     elsewhere = gate(
-        db_url,
         CONTROL,
         "--platform",
         "azure-ai-foundry",
@@ -542,7 +553,10 @@ def test_no_indeterminate_findings_and_no_unexpected_blocking_models(audit: dict
 
 def write_policies_md() -> Path:
     """Regenerate policies/POLICIES.md from the library (``python tests/test_shipped_library.py``)."""
-    result = aigov("policy", "list", "--policies", POLICIES, "--format", "json")
+    with tempfile.TemporaryDirectory() as cwd:
+        result = invoke_cli(
+            Path(cwd), "policy", "list", "--policies", POLICIES, "--format", "json", env=CLEAN_ENV
+        )
     if result.exit_code != 0:
         raise SystemExit(result.output)
     markdown = render_policies_md(json.loads(result.stdout))
