@@ -408,29 +408,30 @@ class Compiler:
     def attach_test(
         self, test: Test, bound: dict[str, Atom], atoms: list[Atom], meta: RuleMeta
     ) -> None:
-        """A condition-level test goes onto the later-bound of the patterns it mentions."""
+        """A test goes onto the later-bound of the patterns it mentions (a list join becomes
+        a member pattern)."""
         meta.used_fields.setdefault(test.alias, []).append(test.field)
-        if isinstance(test.value, Ref):
-            meta.used_fields.setdefault(test.value.alias, []).append(test.value.field)
-            order = list(bound)
-            if order.index(test.value.alias) > order.index(test.alias):
-                if test.op == "contains":
-                    self.member_atom(test, bound, atoms)
-                    return
-                swapped = Test(
-                    test.value.alias,
-                    test.value.field,
-                    _SWAP[test.op],
-                    Ref(test.alias, test.field),
-                    test.ftype,
-                    test.line,
-                )
-                self.add_test(bound[test.value.alias], swapped, bound)
-                return
-            if test.op == "contains":
-                self.member_atom(test, bound, atoms)
-                return
-        self.add_test(bound[test.alias], test, bound)
+        ref = test.value
+        if not isinstance(ref, Ref):
+            self.add_test(bound[test.alias], test, bound)
+            return
+        meta.used_fields.setdefault(ref.alias, []).append(ref.field)
+        if test.op == "contains":
+            self.member_atom(test, bound, atoms)
+            return
+        order = list(bound)
+        if order.index(ref.alias) > order.index(test.alias):
+            swapped = Test(
+                ref.alias,
+                ref.field,
+                _SWAP[test.op],
+                Ref(test.alias, test.field),
+                test.ftype,
+                test.line,
+            )
+            self.add_test(bound[ref.alias], swapped, bound)
+        else:
+            self.add_test(bound[test.alias], test, bound)
 
     def add_test(self, atom: Atom, test: Test, bound: dict[str, Atom]) -> None:
         """Put a test on a positive pattern. An ordering join (ne/lt/le/gt/ge against another
@@ -478,17 +479,8 @@ class Compiler:
         bound[bind.alias] = atom
         atoms.append(atom)
         meta.aliases.append(bind.alias)
-        for item in conjs[0]:
-            if isinstance(item, NegTest):
-                atoms.append(self.neg_test_atom(item.test, bound, meta))
-            else:
-                meta.used_fields.setdefault(item.alias, []).append(item.field)
-                if isinstance(item.value, Ref):
-                    meta.used_fields.setdefault(item.value.alias, []).append(item.value.field)
-                if item.op == "contains" and isinstance(item.value, Ref):
-                    self.member_atom(item, bound, atoms)
-                else:
-                    self.add_test(atom, item, bound)
+        # the where's tests are on this bind's alias, bound last: they go on its pattern
+        atoms += self.atoms_for(conjs[0], bound, meta)
         return atoms
 
     def neg_test_atom(self, test: Test, bound: dict[str, Atom], meta: RuleMeta) -> Atom:
@@ -607,12 +599,7 @@ class Compiler:
             bound["model"] = model
             atoms.append(model)
             meta.aliases.append("model")
-        for item in conj:
-            if isinstance(item, NegTest):
-                atoms.append(self.neg_test_atom(item.test, bound, meta))
-            else:
-                meta.used_fields.setdefault(item.alias, []).append(item.field)
-                main.tests.append(item)
+        atoms += self.atoms_for(conj, bound, meta)
         return atoms, bound
 
     def compile_policy(self, policy: Policy) -> None:

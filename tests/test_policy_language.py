@@ -463,6 +463,22 @@ def test_negated_list_join(evaluate) -> None:
     assert result["T-1", "none"] == Outcome.fail
 
 
+def test_subject_where_list_join_on_its_own_fields(evaluate) -> None:
+    """A subject test joining a list field with another of the subject's own fields is a
+    membership pattern, as anywhere else (it used to reach the compiler as a plain test)."""
+    rules = policy(
+        subject="{kind: model, where: {tags: {contains: {ref: model.name}}}}",
+        when="{test: {model.licence: mit}}",
+    )
+    registry = models(
+        {"id": "m", "licence": "mit", "tags": ["m", "x"]},
+        {"id": "n", "licence": "mit", "tags": ["x"]},
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "m"] == Outcome.fail
+    assert result["T-1", "n"] == Outcome.not_applicable
+
+
 # ----------------------------------------------------------------------------- lineage
 
 LINEAGE_POLICY = policy(
