@@ -91,6 +91,12 @@ class RuleMeta:
     also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
     seeds: list[str] = field(default_factory=list)  # reach-seed: the reach types it starts
 
+    def use(self, alias: str, fieldname: str) -> None:
+        """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""
+        fields = self.used_fields.setdefault(alias, [])
+        if fieldname not in fields:
+            fields.append(fieldname)
+
 
 @dataclass(eq=False)
 class Rule:
@@ -410,12 +416,12 @@ class Compiler:
     ) -> None:
         """A test goes onto the later-bound of the patterns it mentions (a list join becomes
         a member pattern)."""
-        meta.used_fields.setdefault(test.alias, []).append(test.field)
+        meta.use(test.alias, test.field)
         ref = test.value
         if not isinstance(ref, Ref):
             self.add_test(bound[test.alias], test, bound)
             return
-        meta.used_fields.setdefault(ref.alias, []).append(ref.field)
+        meta.use(ref.alias, ref.field)
         if test.op == "contains":
             self.member_atom(test, bound, atoms)
             return
@@ -491,7 +497,7 @@ class Compiler:
             outer = tuple(sorted({test.alias, test.value.alias}))
             return self.aux_atom(Aux(test, outer), bound, meta)
         kind = bound[test.alias].fact_type
-        meta.used_fields.setdefault(test.alias, []).append(test.field)
+        meta.use(test.alias, test.field)
         atom = Atom(self.new_name("n"), kind, negated=True)
         atom.tests.append(
             Test(test.alias, "id", "eq", Ref(test.alias, "id"), test.ftype, test.line)
