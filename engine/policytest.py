@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .compile import compile_policies
+from .compile import CompiledPolicies, compile_policies
 from .documents import Document, _child, iter_input_files, load_file
 from .errors import InputError, Problem
 from .evaluate import PartitionEvaluator, iter_partitions, resolve_models
@@ -157,8 +157,16 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_case(
-    policy_set: PolicySet, document: Document, spec: TestFile, index: int, workdir: Path
+    policy_set: PolicySet,
+    document: Document,
+    spec: TestFile,
+    index: int,
+    workdir: Path,
+    evaluators: dict[dt.date, tuple[CompiledPolicies, PartitionEvaluator]] | None = None,
 ) -> CaseResult:
+    """Run one case. ``evaluators`` caches the compiled policies and evaluator per as_of
+    date across cases (compiling and loading the rulesets is most of a case's cost; an
+    evaluator keeps no state between partitions, so sharing one is safe)."""
     case = spec.cases[index]
     case_path = ("cases", index)
     result = CaseResult(document.file, document.line_of(case_path), case.name)
@@ -169,8 +177,12 @@ def run_case(
     if problems:
         raise InputError(problems, f"invalid fixture records in test case '{case.name}'")
     db = workdir / f"case{index}.db"
-    compiled = compile_policies(policy_set, case.as_of or spec.as_of or dt.date.today())
-    evaluate = PartitionEvaluator(compiled, Severity.high)
+    as_of = case.as_of or spec.as_of or dt.date.today()
+    cache = {} if evaluators is None else evaluators
+    if as_of not in cache:
+        compiled = compile_policies(policy_set, as_of)
+        cache[as_of] = (compiled, PartitionEvaluator(compiled, Severity.high))
+    compiled, evaluate = cache[as_of]
     findings: dict[tuple[str, str], Finding] = {}
     outcomes: dict[tuple[str, str], Outcome] = {}
     with open_registry(f"sqlite:///{db}", create=True) as registry:
@@ -219,6 +231,7 @@ def run_policy_tests(
     results: list[CaseResult] = []
     coverage: dict[str, set[str]] = {p.id: set() for p in policy_set.policies}
     problems: list[Problem] = []
+    evaluators: dict[dt.date, tuple[CompiledPolicies, PartitionEvaluator]] = {}
     with tempfile.TemporaryDirectory(prefix="aigov-policy-test-") as tmp:
         for file_index, (path, label) in enumerate(test_files(roots, include_builtin)):
             try:
@@ -236,7 +249,7 @@ def run_policy_tests(
                 workdir.mkdir()
                 for index in range(len(spec.cases)):
                     try:
-                        result = run_case(policy_set, document, spec, index, workdir)
+                        result = run_case(policy_set, document, spec, index, workdir, evaluators)
                     except InputError as exc:
                         problems += exc.problems
                         continue
