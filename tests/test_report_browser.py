@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports import (
+from conftest import (
     ARTIFACTS,
     XSS_FLAG,
     XSS_IMG,
     XSS_SCRIPT,
     audit_to_files,
+    require_in_ci,
     synthetic_result,
 )
 
@@ -41,24 +42,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def _unavailable(reason: str) -> None:
-    if _in_ci():
-        pytest.fail(f"CI=true but {reason}: the browser tests must run in CI", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright for Python is not installed")
+        require_in_ci("Playwright for Python is not installed", cases="the browser tests")
     if not Path(CHROMIUM).is_file():
-        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+        require_in_ci(
+            f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+            cases="the browser tests",
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
