@@ -43,6 +43,7 @@ from .findings import (
     PolicyInfo,
     WaiverInfo,
     WaiverRef,
+    blocks,
     finding_id,
 )
 from .policy import Policy, PolicySet, Severity, load_policies
@@ -495,7 +496,7 @@ class _Assembler:
 
 
 def model_status(findings: list[Finding], fail_on: Severity) -> str:
-    if any(f.outcome in BLOCKING and f.severity.rank >= fail_on.rank for f in findings):
+    if any(blocks(f, fail_on) for f in findings):
         return "blocked"
     if any(f.outcome in (*BLOCKING, Outcome.indeterminate) for f in findings):
         return "attention"

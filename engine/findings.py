@@ -219,16 +219,23 @@ class AuditResult(Strict):
     since: str | None = Field(default=None, description="the run 'changes' compares with")
 
     def blocking(self, fail_on: Severity | None = None) -> list[Finding]:
-        threshold = (fail_on or self.fail_on).rank
-        return [f for f in self.findings if f.outcome in BLOCKING and f.severity.rank >= threshold]
+        threshold = fail_on or self.fail_on
+        return [f for f in self.findings if blocks(f, threshold)]
 
     def indeterminate(self, fail_on: Severity | None = None) -> list[Finding]:
-        threshold = (fail_on or self.fail_on).rank
-        return [
-            f
-            for f in self.findings
-            if f.outcome == Outcome.indeterminate and f.severity.rank >= threshold
-        ]
+        threshold = fail_on or self.fail_on
+        return [f for f in self.findings if undecided(f, threshold)]
+
+
+def blocks(finding: Finding, fail_on: Severity) -> bool:
+    """A fail or review at or above ``fail_on``: what makes an audit exit 1 and a gate say
+    DENY. The one place that test is written."""
+    return finding.outcome in BLOCKING and finding.severity.rank >= fail_on.rank
+
+
+def undecided(finding: Finding, fail_on: Severity) -> bool:
+    """An indeterminate finding at or above ``fail_on`` (exit 3 with --fail-on-indeterminate)."""
+    return finding.outcome == Outcome.indeterminate and finding.severity.rank >= fail_on.rank
 
 
 def finding_id(policy: str, subject_kind: str, subject: str, locator: str = "") -> str:

@@ -19,7 +19,7 @@ from .compile import compile_policies
 from .documents import load_file
 from .errors import InputError, NotFoundError, Problem
 from .evaluate import PartitionEvaluator, iter_partitions, resolve_models, resolve_policies
-from .findings import BLOCKING, Finding, Outcome
+from .findings import Finding, Outcome, blocks, undecided
 from .interchange import validation_problems
 from .policy import PolicySet, Severity
 from .records import DeploymentBase
@@ -142,16 +142,19 @@ def gate(
         if f.subject == deployment.id
         or (f.subject_kind == "model" and f.subject == deployment.model)
     ]
-    blocking = [f for f in relevant if f.outcome in BLOCKING and f.severity.rank >= fail_on.rank]
-    indeterminate = [
-        f
-        for f in relevant
-        if f.outcome == Outcome.indeterminate and f.severity.rank >= fail_on.rank
-    ]
-    waived = [f for f in relevant if f.outcome == Outcome.waived]
-    below = [
-        f for f in relevant if f not in blocking and f not in indeterminate and f not in waived
-    ]
+    blocking: list[Finding] = []
+    indeterminate: list[Finding] = []
+    waived: list[Finding] = []
+    below: list[Finding] = []
+    for f in relevant:
+        if blocks(f, fail_on):
+            blocking.append(f)
+        elif undecided(f, fail_on):
+            indeterminate.append(f)
+        elif f.outcome == Outcome.waived:
+            waived.append(f)
+        else:
+            below.append(f)
     if blocking:
         decision, code = "DENY", EXIT_DENY
         reason = f"{len(blocking)} finding(s) at or above {fail_on.value}"

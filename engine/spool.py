@@ -33,7 +33,6 @@ from .evaluate import (
     resolve_policies,
 )
 from .findings import (
-    BLOCKING,
     OUTCOME_ORDER,
     AuditResult,
     DiffEntry,
@@ -44,6 +43,7 @@ from .findings import (
     PolicyInfo,
     RunInfo,
     WaiverInfo,
+    blocks,
 )
 from .policy import PolicySet, Severity
 from .registry import Registry
@@ -123,7 +123,6 @@ class SpoolEntry:
 
 
 def spool_entry(result: PartitionResult, fail_on: Severity) -> SpoolEntry:
-    threshold = fail_on.rank
     return SpoolEntry(
         model_id=result.model.id,
         model_name=result.model.name,
@@ -131,9 +130,7 @@ def spool_entry(result: PartitionResult, fail_on: Severity) -> SpoolEntry:
         finding_lines=[f.model_dump_json() for f in result.findings],
         outcomes=Counter(result.outcomes.values()),
         by_severity=Counter((f.outcome, f.severity) for f in result.findings),
-        blocking=sum(
-            1 for f in result.findings if f.outcome in BLOCKING and f.severity.rank >= threshold
-        ),
+        blocking=sum(1 for f in result.findings if blocks(f, fail_on)),
         waivers=result.waivers,
         investigations=result.investigations,
     )
