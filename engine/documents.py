@@ -122,7 +122,8 @@ class _Builder:
         self.problems.append(Problem(self.file, node.start_mark.line + 1, message))
 
 
-def _read_text(path: Path, label: str) -> str:
+def read_text(path: Path, label: str) -> str:
+    """The text of one input file, within the size cap and checked to be UTF-8."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -182,7 +183,12 @@ def parse_text(text: str, label: str, *, json_first: bool = False) -> list[Docum
 def load_file(path: Path, label: str | None = None) -> list[Document]:
     """Read one YAML or JSON file; raise :class:`InputError` with file:line on any problem."""
     label = label or str(path)
-    text = _read_text(path, label)
+    return parse_file(read_text(path, label), path, label)
+
+
+def parse_file(text: str, path: Path, label: str) -> list[Document]:
+    """Parse the text :func:`read_text` returned for ``path`` (JSON if its name says so).
+    A file with no documents is an error."""
     documents = (
         parse_text(text, label, json_first=path.suffix.lower() == ".json") if text.strip() else []
     )

@@ -29,7 +29,7 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .documents import Document, iter_input_files, load_file
+from .documents import Document, iter_input_files, parse_file, read_text
 from .errors import InputError, Problem
 from .interchange import validation_problems
 from .records import Relation
@@ -737,8 +737,10 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
     texts: list[str] = []
     for path, label in files:
         try:
-            documents.extend(load_file(path, label))
-            texts.append(label + "\0" + path.read_text(encoding="utf-8"))
+            text = read_text(path, label)  # once: the digest is of exactly what is parsed
+            documents.extend(parse_file(text, path, label))
+            # newlines as a text-mode read gives them, so digests stay what they were
+            texts.append(label + "\0" + text.replace("\r\n", "\n").replace("\r", "\n"))
         except InputError as exc:
             problems.extend(exc.problems)
     if not documents and not problems:
