@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import jinja2
 from jinja2 import meta
@@ -207,6 +207,9 @@ class DerivationDoc(BaseModel):
     description: Annotated[str, StringConstraints(strict=True, min_length=1)]
     fields: dict[Alias, Annotated[str, StringConstraints(strict=True)]]
     when: Any
+
+
+_Doc = TypeVar("_Doc", PolicyDoc, DerivationDoc)
 
 
 @dataclass
@@ -761,11 +764,8 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
     for kind, document, base, item in entries:
         if kind != "derivation":
             continue
-        label = f"derivation '{item.get('id')}'" if isinstance(item, dict) else "derivation"
-        try:
-            doc = DerivationDoc.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(validation_problems(exc, document, base, label))
+        doc, label = _validate(DerivationDoc, kind, item, document, base, problems)
+        if doc is None:
             continue
         ctx = _Context(document, base, label, types)
         if doc.id in types:
@@ -788,12 +788,8 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
     for kind, document, base, item in entries:
         if kind != "policy":
             continue
-        raw_id = item.get("id") if isinstance(item, dict) else None
-        label = f"policy '{raw_id}'" if isinstance(raw_id, str) else "policy"
-        try:
-            doc = PolicyDoc.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(validation_problems(exc, document, base, label))
+        doc, label = _validate(PolicyDoc, kind, item, document, base, problems)
+        if doc is None:
             continue
         where = f"{document.file}:{document.line_of(base)}"
         if doc.id in seen:
@@ -817,6 +813,26 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
         raise InputError(problems, "invalid policies")
     digest = hashlib.sha256("\0\0".join(sorted(texts)).encode()).hexdigest()
     return PolicySet(policies, derivations, [label for _, label in files], digest)
+
+
+def _validate(
+    model: type[_Doc],
+    kind: str,
+    item: Any,
+    document: Document,
+    base: tuple[Any, ...],
+    problems: list[Problem],
+) -> tuple[_Doc | None, str]:
+    """Validate one entry's metadata; return it (None if invalid: the problems are added)
+    and the label naming the entry in problems: ``kind 'id'``, or just ``kind`` when the
+    entry has no usable id."""
+    raw_id = item.get("id") if isinstance(item, dict) else None
+    label = f"{kind} '{raw_id}'" if isinstance(raw_id, str) else kind
+    try:
+        return model.model_validate(item), label
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, document, base, label))
+        return None, label
 
 
 def _check_policy(

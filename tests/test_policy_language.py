@@ -797,6 +797,23 @@ def test_duplicate_policy_ids_are_rejected(tmp_path: Path) -> None:
         load_policies([tmp_path], include_builtin=False)
 
 
+def test_a_derivation_without_an_id_is_named_by_its_kind(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        derivations:
+          - description: no id here
+            fields: {m: model.id}
+            when: {test: {model.name: x}}
+        """)
+    )
+    with pytest.raises(InputError) as caught:
+        load_policies([tmp_path], include_builtin=False)
+    rendered = caught.value.render()
+    assert f"{path}:2: derivation: field 'id': required field is missing" in rendered
+    assert "None" not in rendered
+
+
 def test_message_template_cannot_reach_python_internals(evaluate) -> None:
     result = evaluate(
         policy(
