@@ -423,6 +423,10 @@ def test_html_contents(small: AuditResult) -> None:
     assert 'href="#model-model-00000"' in html
     assert "Open investigations touching hosted models" in html
     assert "inv-0" in html and "inv-4" in html  # inv-4 is closed: in the "other" list
+    # both investigation tables say how sure the facts are
+    investigations = html.split('<section id="investigations">', 1)[1].split("</section>", 1)[0]
+    assert investigations.count('<th scope="col">confidence</th>') == 2
+    assert investigations.count("<td>declared</td>") == len(small.investigations)
     # waiver register with the expired one highlighted
     assert '<tr class="expired">' in html and "waiver-00000" in html
     # policy catalogue with links
