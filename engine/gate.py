@@ -130,7 +130,9 @@ def gate(
     finally:
         if own:
             reg.close()
-    if deployment.approval and deployment.approval not in partitions[0].records:
+    # The model's approval records, not any record of its partition (a provider or a
+    # lineage ancestor is no approval).
+    if deployment.approval and deployment.approval not in partitions[0].subjects["approval"]:
         raise NotFoundError(
             f"deployment names approval '{deployment.approval}', which is not an approval "
             f"of model '{deployment.model}'"

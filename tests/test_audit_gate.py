@@ -285,6 +285,46 @@ def test_gate_fails_closed_on_unknown_model(seeded, args: list[str], message: st
     assert result.stdout.startswith("DENY (error:") and message in result.stdout
 
 
+def test_gate_fails_closed_on_an_approval_that_is_not_one(seeded, tmp_path: Path) -> None:
+    approval = tmp_path / "approval.yaml"
+    approval.write_text(
+        yaml.safe_dump(
+            {
+                "approvals": [
+                    {
+                        "id": "appr-r1",
+                        "model": "deepseek-r1",
+                        "status": "approved",
+                        "approver": "CISO",
+                        "granted_at": "2025-02-01",
+                        "expires_at": "2025-12-31",
+                        "scope": {"platforms": ["p"], "regions": ["r"], "environments": ["prod"]},
+                    }
+                ]
+            }
+        )
+    )
+    assert seeded("registry", "import", approval).exit_code == 0
+    gate = ["gate", "deepseek-r1", "--platform", "p", "--region", "r", "--approval"]
+    known = seeded(*gate, "appr-r1")
+    assert known.exit_code == 1, known.stdout + known.stderr  # INV-T1 still blocks
+    assert known.stdout.startswith("DENY deepseek-r1")
+    unknown = seeded(*gate, "no-such-approval")
+    expected = (
+        "DENY (error: deployment names approval '{}', which is not an approval of model "
+        "'deepseek-r1')"
+    )
+    assert unknown.exit_code == 2
+    assert unknown.stdout.startswith(expected.format("no-such-approval"))
+    # Records in the model's partition that are not approvals: its provider, an ancestor,
+    # a lineage edge, an investigation. Each is rejected exactly as an unknown id is.
+    for record in ("deepseek", "deepseek-v3", "e-r1-v3", "inv-garante"):
+        result = seeded(*gate, record)
+        assert result.exit_code == 2, (record, result.stdout)
+        assert result.stdout.startswith(expected.format(record)), result.stdout
+        assert result.stderr == unknown.stderr.replace("no-such-approval", record)
+
+
 def test_gate_fails_closed_on_missing_database(cli, tmp_path: Path, policies: Path) -> None:
     missing = tmp_path / "nope" / "aigov.db"
     result = cli(
