@@ -23,6 +23,7 @@ evaluator attaches the actions. Compiler rules that work around engine defects (
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -67,7 +68,6 @@ class Atom:
     negated: bool = False
     alias: str | None = None  # the policy alias this pattern binds (None: internal)
     literals: list[dict[str, Any]] = field(default_factory=list)  # raw engine expressions
-    reach_of: str | None = None  # for reach patterns: the alias whose path this carries
 
 
 @dataclass
@@ -277,18 +277,7 @@ def _bind_variants(item: Any) -> list[Any]:
     conjs = dnf(item.where)
     if len(conjs) == 1:
         return [item]
-    return [
-        Bind(
-            item.alias,
-            item.kind,
-            All(tuple(c)) if c else TRUE,
-            item.line,
-            item.via,
-            item.origin,
-            item.min_depth,
-        )
-        for c in conjs
-    ]
+    return [dataclasses.replace(item, where=All(tuple(c)) if c else TRUE) for c in conjs]
 
 
 # ----------------------------------------------------------------------------- compiler
@@ -340,8 +329,7 @@ _SWAP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
 class Compiler:
-    def __init__(self, policy_set: PolicySet, as_of: dt.date):
-        self.policy_set = policy_set
+    def __init__(self, as_of: dt.date):
         self.as_of = as_of
         self.rules: list[Rule] = []
         self.problems: list[Problem] = []
@@ -360,8 +348,8 @@ class Compiler:
             return value.toordinal()
         return engine_number(value)
 
-    def test_expr(self, test: Test, names: dict[str, str], own: str) -> tuple[list[Any], list[Any]]:
-        """(literal expressions, join expressions) for one positive test on pattern ``own``."""
+    def test_expr(self, test: Test, names: dict[str, str]) -> tuple[list[Any], list[Any]]:
+        """(literal expressions, join expressions) for one positive test."""
         fieldname = engine_field(test.field)
         value = test.value
         if isinstance(value, Ref):
@@ -380,7 +368,7 @@ class Compiler:
             (ors if "$or" in expr else plain).append(expr)
         joins: list[Any] = []
         for test in atom.tests:
-            literals, join = self.test_expr(test, names, atom.name)
+            literals, join = self.test_expr(test, names)
             for expr in literals:
                 (ors if "$or" in expr else plain).append(expr)
             joins += join
@@ -404,7 +392,7 @@ class Compiler:
             elif isinstance(item, NegTest):
                 atoms.append(self.neg_test_atom(item.test, bound, meta))
             elif isinstance(item, Not):
-                atoms += self.negated_bind_atoms(item.item, bound, meta)
+                atoms += self.negated_bind_atoms(item.item, meta)
             elif isinstance(item, Aux):
                 atoms.append(self.aux_atom(item, bound, meta))
             else:  # pragma: no cover
@@ -451,7 +439,7 @@ class Compiler:
             if ref.field != "id":
                 _require(bound[ref.alias], ref.field)
 
-    def member_atom(self, test: Test, bound: dict[str, Atom], atoms: list[Atom]) -> Atom:
+    def member_atom(self, test: Test, bound: dict[str, Atom], atoms: list[Atom]) -> None:
         """``x.list contains y.f`` as a membership fact joined to both (the engine cannot
         join inside an array)."""
         kind = bound[test.alias].fact_type
@@ -462,7 +450,6 @@ class Compiler:
         atom.tests.append(Test("", "owner", "eq", Ref(test.alias, "id"), test.ftype, test.line))
         atom.tests.append(Test("", "value", "eq", ref, test.ftype, test.line))
         atoms.append(atom)
-        return atom
 
     def bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
         conjs = dnf(bind.where)
@@ -471,7 +458,7 @@ class Compiler:
         atoms: list[Atom] = []
         if bind.is_lineage:
             reach_type = self.reach_type(bind, bound)
-            reach = Atom(self.new_name("r"), reach_type, reach_of=bind.alias)
+            reach = Atom(self.new_name("r"), reach_type)
             reach.tests.append(Test("", "origin", "eq", Ref(bind.origin, "id"), KEY, bind.line))
             if bind.min_depth:
                 reach.literals.append({"$gte": {"depth": bind.min_depth}})
@@ -505,7 +492,7 @@ class Compiler:
         atom.tests.append(test)
         return atom
 
-    def negated_bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
+    def negated_bind_atoms(self, bind: Bind, meta: RuleMeta) -> list[Atom]:
         atom = Atom(self.new_name("n"), bind.kind, negated=True)
         (conj,) = dnf(bind.where)
         for test in conj:
@@ -524,7 +511,7 @@ class Compiler:
             for alias in aux.outer:
                 kind = bound[alias].fact_type
                 outer = Atom(alias, kind, alias=alias)
-                if bound[alias].reach_of is None and kind == "model" and alias == "model":
+                if alias == "model":  # the partition's model (no other binding takes the name)
                     outer.literals.append({"partition_root": True})
                 rebound[alias] = outer
                 atoms.append(outer)
@@ -907,7 +894,7 @@ class AlphaLoad:
 
 def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
     """Compile the enabled policies of ``policy_set`` for evaluation as of ``as_of``."""
-    compiler = Compiler(policy_set, as_of)
+    compiler = Compiler(as_of)
     for derivation in policy_set.derivations:
         compiler.compile_derivation(derivation)
     policy_rules: dict[str, list[Rule]] = {}

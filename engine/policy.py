@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -222,7 +222,6 @@ class Derivation:
     when: Any
     file: str
     line: int
-    schema: dict[str, FieldType]
 
 
 @dataclass
@@ -237,12 +236,15 @@ class Policy:
     when: Any
     review_if: Any
     template: jinja2.Template
-    builtin: bool = False
-    line_of: dict[str, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return self.doc.id
+
+    @property
+    def builtin(self) -> bool:
+        """Shipped with the engine (engine/builtin), not loaded from the user's files."""
+        return self.file.startswith("<builtin>")
 
     @property
     def severity(self) -> Severity:
@@ -253,7 +255,6 @@ class Policy:
 class PolicySet:
     policies: list[Policy]
     derivations: list[Derivation]
-    sources: list[str]
     digest: str
 
     def by_id(self) -> dict[str, Policy]:
@@ -779,9 +780,7 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
             continue
         types[doc.id] = schema
         derivations.append(
-            Derivation(
-                doc.id, doc.description, refs, when, document.file, document.line_of(base), schema
-            )
+            Derivation(doc.id, doc.description, refs, when, document.file, document.line_of(base))
         )
 
     policies: list[Policy] = []
@@ -806,13 +805,12 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
         seen[doc.id] = where
         policy = _check_policy(doc, document, base, label, types, problems)
         if policy is not None:
-            policy.builtin = document.file.startswith("<builtin>")
             policies.append(policy)
 
     if problems:
         raise InputError(problems, "invalid policies")
     digest = hashlib.sha256("\0\0".join(sorted(texts)).encode()).hexdigest()
-    return PolicySet(policies, derivations, [label for _, label in files], digest)
+    return PolicySet(policies, derivations, digest)
 
 
 def _validate(

@@ -26,8 +26,6 @@ from .records import (
     RecordBase,
 )
 
-SCALAR_KINDS = ("str", "number", "bool", "date")
-
 
 @dataclass(frozen=True)
 class FieldType:
@@ -111,15 +109,17 @@ CHILD_FACTS: dict[tuple[str, str], tuple[str, str, type[BaseModel]]] = {
     ("model", "systemic_risk_evidence"): ("model_evidence", "model", EvidenceItem),
 }
 
+LICENCE_CLASS = _field_type(LicenceClass)
+
 # Fields the facts builder computes (documented in the README's policy reference).
 COMPUTED: dict[str, dict[str, FieldType]] = {
     "model": {
-        "licence_class": FieldType("str", enum=tuple(c.value for c in LicenceClass)),
+        "licence_class": LICENCE_CLASS,
         "licence_rank": NUMBER,
         "licence_terms": STR,
     },
     "dataset": {
-        "licence_class": FieldType("str", enum=tuple(c.value for c in LicenceClass)),
+        "licence_class": LICENCE_CLASS,
         "licence_rank": NUMBER,
     },
     "waiver": {"expired": BOOL},
@@ -152,7 +152,6 @@ def build_schema() -> dict[str, dict[str, FieldType]]:
 
 
 FACT_SCHEMA: dict[str, dict[str, FieldType]] = build_schema()
-SUBJECT_KINDS = ("model", "deployment", "approval", "waiver")
 
 
 def lookup(fields: dict[str, FieldType], path: str) -> FieldType | None:

@@ -22,8 +22,6 @@ class Renderer:
     name: str
     module: str  # imported on first use, so `aigov gate` does not pay for Jinja templates
     function: str
-    suffix: str
-    description: str
 
     def render(self, result: AuditResult) -> str:
         render: Callable[[AuditResult], str] = getattr(import_module(self.module), self.function)
@@ -43,14 +41,12 @@ class Renderer:
 RENDERERS: dict[str, Renderer] = {
     r.name: r
     for r in (
-        Renderer("text", "reports.text", "render", ".txt", "summary table and failing findings"),
-        Renderer("json", "reports.json_report", "render", ".json", "the AuditResult (versioned)"),
-        Renderer("html", "reports.html", "render", ".html", "self-contained report for auditors"),
-        Renderer("sarif", "reports.sarif", "render", ".sarif", "SARIF 2.1.0, one rule per policy"),
-        Renderer("junit", "reports.junit", "render", ".xml", "JUnit XML for CI test reporters"),
-        Renderer(
-            "markdown", "reports.markdown", "render", ".md", "summary for a pull-request comment"
-        ),
+        Renderer("text", "reports.text", "render"),
+        Renderer("json", "reports.json_report", "render"),
+        Renderer("html", "reports.html", "render"),
+        Renderer("sarif", "reports.sarif", "render"),
+        Renderer("junit", "reports.junit", "render"),
+        Renderer("markdown", "reports.markdown", "render"),
     )
 }
 

@@ -31,6 +31,8 @@ from conftest import (
 from engine.findings import AuditResult
 from reports import render
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("AIGOV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

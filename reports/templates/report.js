@@ -22,8 +22,7 @@
   var prevButton = document.getElementById("prev");
   var nextButton = document.getElementById("next");
 
-  var byId = new Map();
-  MODELS.forEach(function (m, i) { byId.set(m.id, i); });
+  var byId; // model id -> index in MODELS, built once MODELS is in display order (below)
 
   var state = { matches: [], page: 0, size: 50, filter: null, key: null };
 
@@ -397,14 +396,13 @@
     reopened = [];
   });
 
-  // Blocked models first, then those needing attention, then clean (stable within each).
-  MODELS.forEach(function (m, i) { m._order = i; });
-  var order = MODELS.slice().sort(function (a, b) {
+  // Blocked models first, then those needing attention, then clean; within each the data's
+  // order (Array.prototype.sort is stable).
+  MODELS = MODELS.slice().sort(function (a, b) {
     var sa = STATUS_ORDER.has(a.status) ? STATUS_ORDER.get(a.status) : 3;
     var sb = STATUS_ORDER.has(b.status) ? STATUS_ORDER.get(b.status) : 3;
-    return (sa - sb) || (a._order - b._order);
+    return sa - sb;
   });
-  MODELS = order;
   byId = new Map();
   MODELS.forEach(function (m, i) { byId.set(m.id, i); });
 
