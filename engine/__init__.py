@@ -2,7 +2,7 @@
 
 Public API (imported lazily so that a cold ``aigov gate`` only loads what it uses)::
 
-    from engine import open_registry, load_policies, audit, gate
+    from aigov import open_registry, load_policies, audit, gate
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "open_registry": ("engine.registry", "open_registry"),
-    "load_policies": ("engine.policy", "load_policies"),
-    "audit": ("engine.evaluate", "audit"),
-    "gate": ("engine.gate", "gate"),
+    "open_registry": ("aigov.registry.store", "open_registry"),
+    "load_policies": ("aigov.policy.language", "load_policies"),
+    "audit": ("aigov.evaluate.engine", "audit"),
+    "gate": ("aigov.api.gate", "gate"),
 }
 
 __all__ = ["__version__", *_API]
@@ -27,4 +27,4 @@ def __getattr__(name: str) -> Any:
 
         module, attr = _API[name]
         return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'aigov' has no attribute {name!r}")

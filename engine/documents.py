@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError, Problem
+from aigov.errors import InputError, Problem
+from aigov.shipped import display_path
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -205,8 +206,8 @@ def iter_input_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
                 p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
             )
             for path in found:
-                yield path, str(path)
+                yield path, display_path(path)
         elif root.exists():
-            yield root, str(root)
+            yield root, display_path(root)
         else:
             raise InputError([Problem(str(root), None, "no such file or directory")])

@@ -1,6 +1,6 @@
 """Report renderers: one entry per format, each a function of an AuditResult.
 
-Renderers read only the :class:`engine.findings.AuditResult` model (never the database), so
+Renderers read only the :class:`aigov.results.findings.AuditResult` model (never the database), so
 a report can be rendered from a live audit or from a stored run with the same result.
 Adding a format is one entry in :data:`RENDERERS`.
 """
@@ -13,8 +13,8 @@ from importlib import import_module
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: importing the engine's models costs start-up time
-    from engine.findings import AuditResult
-    from engine.spool import ResultView
+    from aigov.results.findings import AuditResult
+    from aigov.results.spool import ResultView
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ class Renderer:
 RENDERERS: dict[str, Renderer] = {
     r.name: r
     for r in (
-        Renderer("text", "reports.text", "render"),
-        Renderer("json", "reports.json_report", "render"),
-        Renderer("html", "reports.html", "render"),
-        Renderer("sarif", "reports.sarif", "render"),
-        Renderer("junit", "reports.junit", "render"),
-        Renderer("markdown", "reports.markdown", "render"),
+        Renderer("text", "aigov.reports.text", "render"),
+        Renderer("json", "aigov.reports.json_report", "render"),
+        Renderer("html", "aigov.reports.html", "render"),
+        Renderer("sarif", "aigov.reports.sarif", "render"),
+        Renderer("junit", "aigov.reports.junit", "render"),
+        Renderer("markdown", "aigov.reports.markdown", "render"),
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engine.findings import AuditResult, Outcome, PolicyInfo
+from aigov.results.findings import AuditResult, Outcome, PolicyInfo
 
 # The outcomes a report lists finding by finding, worst first (pass and not applicable are
 # only counted).

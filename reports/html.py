@@ -16,7 +16,7 @@ What is rendered where:
   until opened. This keeps a 10,000-model report to a few megabytes and a small DOM
   (ORT's single-file report choked at 50 MB); filters and search run on that data.
 
-The embedded JSON is a compact view of :class:`~engine.findings.AuditResult`, not the JSON
+The embedded JSON is a compact view of :class:`~aigov.results.findings.AuditResult`, not the JSON
 report (use ``--format json`` for that): policies and lineage edges are listed once and
 referred to by index. See :func:`page_data` for its keys.
 """
@@ -35,7 +35,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from engine.findings import (
+from aigov.policy.language import Family, Severity
+from aigov.reports.common import SHOWN, first_web_url, unlisted_policies, web_url
+from aigov.results.findings import (
     BLOCKING,
     OUTCOME_ORDER,
     AuditResult,
@@ -46,8 +48,6 @@ from engine.findings import (
     Outcome,
     PathStep,
 )
-from engine.policy import Family, Severity
-from reports.common import SHOWN, first_web_url, unlisted_policies, web_url
 
 SEVERITIES = list(Severity)
 # How many items a summary list shows before "and N more" (the full lists are in the

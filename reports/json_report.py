@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from pydantic import TypeAdapter
 
-from engine.findings import AuditResult
-from engine.spool import ResultView, as_view
+from aigov.results.findings import AuditResult
+from aigov.results.spool import ResultView, as_view
 
 
 def _indent(text: str, by: int) -> str:

@@ -33,9 +33,9 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from engine.findings import AuditResult, Finding, Outcome, PathStep
-from engine.policy import Family
-from reports.common import naive_utc, unlisted_policies
+from aigov.policy.language import Family
+from aigov.reports.common import naive_utc, unlisted_policies
+from aigov.results.findings import AuditResult, Finding, Outcome, PathStep
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

@@ -6,11 +6,11 @@ import io
 from collections import Counter
 from typing import IO
 
-from engine.console import style, table
-from engine.findings import BLOCKING, AuditResult, Finding, Outcome
-from engine.policy import Family, Severity
-from engine.spool import ResultView, as_view
-from reports.common import SHOWN
+from aigov.console import style, table
+from aigov.policy.language import Family, Severity
+from aigov.reports.common import SHOWN
+from aigov.results.findings import BLOCKING, AuditResult, Finding, Outcome
+from aigov.results.spool import ResultView, as_view
 
 SEVERITY_COLOUR = {
     "critical": "red",

@@ -47,8 +47,10 @@ import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner, Result
 
-from engine.cli import main as aigov_main
-from engine.findings import (
+from aigov.cli import main as aigov_main
+from aigov.policy.language import Family, Severity
+from aigov.registry.store import Registry, open_registry
+from aigov.results.findings import (
     BLOCKING,
     AuditResult,
     Change,
@@ -67,8 +69,6 @@ from engine.findings import (
     WaiverRef,
     finding_id,
 )
-from engine.policy import Family, Severity
-from engine.registry import Registry, open_registry
 
 # Environment variables that change what aigov does: a developer's own settings must not leak
 # into the tests (AIGOV_TEST_DB is the test suite's own setting and is kept).

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.shipped import shipped
+from aigov.shipped import shipped
 
 
 def export(cli, db: str, fmt: str = "yaml") -> str:

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from engine import console
+from aigov import console
 
 
 class Terminal(io.StringIO):

@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.compile import compile_policies
-from engine.evaluate import PartitionEvaluator, iter_partitions, resolve_models
-from engine.facts import PartitionLoader
-from engine.findings import Outcome
-from engine.policy import TRUE, All, AnyOf, AsOf, Bind, Not, Ref, Severity, load_policies
-from engine.policy import Test as FieldTest
-from engine.registry import open_registry
-from engine.registry_ops import import_paths
-from engine.schema import engine_field
+from aigov.compile.compiler import compile_policies
+from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
+from aigov.evaluate.facts import PartitionLoader
+from aigov.policy.language import TRUE, All, AnyOf, AsOf, Bind, Not, Ref, Severity, load_policies
+from aigov.policy.language import Test as FieldTest
+from aigov.policy.schema import engine_field
+from aigov.registry.operations import import_paths
+from aigov.registry.store import open_registry
+from aigov.results.findings import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2025, 6, 1)

@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
-from engine.errors import InputError, Problem
-from engine.interchange import check_references, read_registry_files, registry_json_schema
-from engine.records import (
+from aigov.errors import InputError, Problem
+from aigov.registry.interchange import check_references, read_registry_files, registry_json_schema
+from aigov.registry.records import (
     KINDS,
     ApprovalCondition,
     ApprovalScope,

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.compile import compile_policies
-from engine.errors import InputError
-from engine.evaluate import PartitionEvaluator, audit, iter_partitions, resolve_models
-from engine.findings import Finding, Outcome
-from engine.policy import Severity, load_policies
-from engine.registry import open_registry
-from engine.registry_ops import import_paths
+from aigov.compile.compiler import compile_policies
+from aigov.errors import InputError
+from aigov.evaluate.engine import PartitionEvaluator, audit, iter_partitions, resolve_models
+from aigov.policy.language import Severity, load_policies
+from aigov.registry.operations import import_paths
+from aigov.registry.store import open_registry
+from aigov.results.findings import Finding, Outcome
 
 AS_OF = dt.date(2025, 6, 1)
 
@@ -952,7 +952,7 @@ def test_ordering_joins_with_a_missing_field(evaluate, closed_at: str | None) ->
 
 
 def test_explain_of_a_failed_policy_with_review_if_shows_only_what_held(tmp_path: Path) -> None:
-    from engine.explain import explain, render_text
+    from aigov.api.explain import explain, render_text
 
     pdir = tmp_path / "p"
     pdir.mkdir()

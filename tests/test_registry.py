@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import RegistryError
-from engine.registry import (
+from aigov.errors import RegistryError
+from aigov.registry.operations import export_registry, import_paths
+from aigov.registry.store import (
     SCHEMA_VERSION,
     SQLITE_BUSY_TIMEOUT_S,
     Meta,
@@ -18,7 +19,6 @@ from engine.registry import (
     open_registry,
     table_of,
 )
-from engine.registry_ops import export_registry, import_paths
 
 
 def _set_schema_version(url: str, value: str) -> None:

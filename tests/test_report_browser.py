@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from aigov.reports import render
+from aigov.results.findings import AuditResult
 from conftest import (
     ARTIFACTS,
     XSS_FLAG,
@@ -27,9 +30,6 @@ from conftest import (
     require_in_ci,
     synthetic_result,
 )
-
-from engine.findings import AuditResult
-from reports import render
 
 pytestmark = pytest.mark.browser
 

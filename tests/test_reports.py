@@ -21,6 +21,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+from aigov.policy.language import Family
+from aigov.reports import RENDERERS, render
+from aigov.reports.markdown import escape as md_escape
+from aigov.results.findings import AuditResult, Outcome
 from conftest import (
     ARTIFACTS,
     HOSTILE,
@@ -29,11 +34,6 @@ from conftest import (
     audit_to_files,
     synthetic_result,
 )
-
-from engine.findings import AuditResult, Outcome
-from engine.policy import Family
-from reports import RENDERERS, render
-from reports.markdown import escape as md_escape
 
 REPO = Path(__file__).resolve().parent.parent
 # The official OASIS SARIF 2.1.0 schema (Errata 01, "id":
@@ -71,8 +71,8 @@ def test_every_format_is_registered_and_renders(small: AuditResult) -> None:
 def test_renderers_are_imported_lazily() -> None:
     code = (
         "import sys, reports\n"
-        "heavy = [m for m in ('reports.html', 'reports.sarif', 'reports.junit', "
-        "'reports.markdown') if m in sys.modules]\n"
+        "heavy = [m for m in ('aigov.reports.html', 'aigov.reports.sarif', 'aigov.reports.junit', "
+        "'aigov.reports.markdown') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
@@ -92,7 +92,7 @@ def test_two_renders_are_byte_identical(fmt: str, small: AuditResult) -> None:
 
 
 def test_json_validates_against_its_schema_and_is_stable(small: AuditResult) -> None:
-    from reports.json_report import schema
+    from aigov.reports.json_report import schema
 
     text = render("json", small)
     jsonschema.Draft202012Validator.check_schema(schema())

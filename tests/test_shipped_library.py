@@ -1,6 +1,6 @@
 """Acceptance tests of the shipped policy library (``policies/``) on the example registry.
 
-Everything goes through the real CLI (``engine.cli:main`` in click's CliRunner) against a
+Everything goes through the real CLI (``aigov.cli:main`` in click's CliRunner) against a
 real SQLite file into which ``examples/registry`` is imported, always ``--as-of 2025-06-01``
 so that approval and waiver dates do not drift. The expectations are the story told in
 ``examples/registry/README.md``: the DeepSeek-R1 Azure listing is flagged for the two
@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+
 from conftest import CLEAN_ENV, invoke_cli
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .compile import GATE, CompiledPolicies, RuleMeta, compile_policies
-from .errors import AigovError, NotFoundError
-from .facts import Partition, PartitionLoader
-from .findings import (
+from aigov import __version__
+from aigov.compile.compiler import GATE, CompiledPolicies, RuleMeta, compile_policies
+from aigov.errors import AigovError, NotFoundError
+from aigov.evaluate.facts import Partition, PartitionLoader
+from aigov.policy.language import Policy, PolicySet, Severity, load_policies
+from aigov.policy.schema import COMPUTED, engine_field
+from aigov.registry.records import DeploymentBase
+from aigov.registry.store import Registry, open_registry
+from aigov.results.findings import (
     BLOCKING,
     OUTCOME_ORDER,
     AuditResult,
@@ -46,11 +50,7 @@ from .findings import (
     blocks,
     finding_id,
 )
-from .policy import Policy, PolicySet, Severity, load_policies
-from .records import DeploymentBase
-from .registry import Registry, open_registry
-from .schema import COMPUTED, engine_field
-from .waivers import waiver_expired
+from aigov.results.waivers import waiver_expired
 
 PARTITION_CHUNK = 200
 
@@ -799,7 +799,7 @@ def audit(
 
     With ``workers`` > 1, partitions are evaluated in that many processes; the result is
     the same, byte for byte. The result is held in memory; for large registries see
-    :func:`engine.spool.audit_to_spool`.
+    :func:`aigov.results.spool.audit_to_spool`.
     """
     fail_on = Severity(fail_on)
     compiled = compile_policies(resolve_policies(policies), as_of or dt.date.today())
@@ -817,7 +817,7 @@ def audit(
 
 def compute_registry_digest(registry: Registry) -> str:
     """A digest of the registry's content: equal exactly when every record is equal."""
-    from .registry_ops import registry_digest
+    from aigov.registry.operations import registry_digest
 
     with registry.read() as conn:
         return registry_digest(conn)

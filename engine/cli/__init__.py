@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .errors import AigovError, InputError
+from aigov import __version__
+from aigov.errors import AigovError, InputError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INDETERMINATE = 0, 1, 2, 3
 
@@ -111,7 +111,7 @@ def main(ctx: click.Context, db: str | None) -> None:
 @db_option
 def init(db: str | None) -> None:
     """Create an empty registry database (default: ./aigov.db)."""
-    from .registry import open_registry
+    from aigov.registry.store import open_registry
 
     with open_registry(db, create=True) as registry:
         click.echo(f"initialised registry {registry.display_url}")
@@ -134,9 +134,9 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
     imports nothing. Re-importing unchanged records changes nothing. --dry-run reports what
     would change (against an empty registry when the database does not exist yet).
     """
-    from .errors import MissingDatabaseError
-    from .registry import open_registry
-    from .registry_ops import import_paths
+    from aigov.errors import MissingDatabaseError
+    from aigov.registry.operations import import_paths
+    from aigov.registry.store import open_registry
 
     try:
         reg = open_registry(db, create=not dry_run)
@@ -167,9 +167,9 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 def registry_export(db: str | None, fmt: str, output: str | None) -> None:
     """Export the whole registry as one registry file (re-importable)."""
-    from .interchange import dump_registry
-    from .registry import open_registry
-    from .registry_ops import export_registry
+    from aigov.registry.interchange import dump_registry
+    from aigov.registry.operations import export_registry
+    from aigov.registry.store import open_registry
 
     with open_registry(db) as reg:
         write_output(dump_registry(export_registry(reg), fmt), output)
@@ -188,10 +188,10 @@ def registry_export(db: str | None, fmt: str, output: str | None) -> None:
 @format_option("table", "json")
 def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
     """List records (kind, id, name)."""
-    from .console import table
-    from .records import KINDS
-    from .registry import open_registry
-    from .registry_ops import list_records
+    from aigov.console import table
+    from aigov.registry.operations import list_records
+    from aigov.registry.records import KINDS
+    from aigov.registry.store import open_registry
 
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -213,8 +213,8 @@ def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
 def registry_show(db: str | None, record_id: str, fmt: str) -> None:
     """Show a record and its relations: lineage up and down, datasets, deployments,
     approvals, investigations and waivers."""
-    from .registry import open_registry
-    from .registry_ops import render_record_text, show_record
+    from aigov.registry.operations import render_record_text, show_record
+    from aigov.registry.store import open_registry
 
     with open_registry(db) as reg:
         view = show_record(reg, record_id)
@@ -224,7 +224,7 @@ def registry_show(db: str | None, record_id: str, fmt: str) -> None:
 @registry.command("schema")
 def registry_schema() -> None:
     """Print the JSON Schema of registry files."""
-    from .interchange import registry_json_schema
+    from aigov.registry.interchange import registry_json_schema
 
     click.echo(json.dumps(registry_json_schema(), indent=2, sort_keys=True))
 
@@ -296,9 +296,9 @@ def policy() -> None:
 @format_option("table", "json")
 def policy_list(policy_paths: tuple[Path, ...], fmt: str) -> None:
     """List the policies (id, severity, family, title, reference)."""
-    from .console import table
-    from .evaluate import policy_catalogue
-    from .policy import load_policies
+    from aigov.console import table
+    from aigov.evaluate.engine import policy_catalogue
+    from aigov.policy.language import load_policies
 
     catalogue = policy_catalogue(load_policies(_policy_paths(policy_paths)))
     if fmt == "json":
@@ -326,8 +326,8 @@ def policy_validate(paths: tuple[Path, ...], as_of: Any) -> None:
     Every problem is reported with file:line, policy id and field; exit 2 if any."""
     import datetime as dt
 
-    from .compile import compile_policies
-    from .policy import load_policies
+    from aigov.compile.compiler import compile_policies
+    from aigov.policy.language import load_policies
 
     policy_set = load_policies(list(paths) or None)
     compiled = compile_policies(policy_set, as_of or dt.date.today())
@@ -350,7 +350,7 @@ def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
 
     Exit 0 when every case passes, 1 when a case fails (or, with --require-tests, a policy
     lacks cases, or no case ran at all), 2 for invalid policies or tests."""
-    from .policytest import run_policy_tests
+    from aigov.api.policy_tests import run_policy_tests
 
     report = run_policy_tests(list(paths) or None, require_tests=require_tests)
     if fmt == "json":
@@ -408,7 +408,7 @@ def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[s
 
 
 def _format_choice() -> click.Choice:
-    from reports import RENDERERS
+    from aigov.reports import RENDERERS
 
     return click.Choice(list(RENDERERS))
 
@@ -484,12 +484,12 @@ def audit(
     --fail-on-indeterminate)."""
     import datetime as dt
 
-    from .console import Progress
-    from .evaluate import resolve_models
-    from .policy import Severity
-    from .registry import open_registry
-    from .runs import diff_results, load_run, record_run
-    from .spool import audit_to_spool
+    from aigov.api.runs import diff_results, load_run, record_run
+    from aigov.console import Progress
+    from aigov.evaluate.engine import resolve_models
+    from aigov.policy.language import Severity
+    from aigov.registry.store import open_registry
+    from aigov.results.spool import audit_to_spool
 
     pairs = _outputs(formats, outputs)
     started = dt.datetime.now(dt.UTC)
@@ -540,7 +540,7 @@ def audit(
 def write_report(fmt: str, view: Any, output: str | None) -> None:
     """Write one report format; JSON and text stream from the view, the others render the
     materialised result."""
-    from reports import RENDERERS
+    from aigov.reports import RENDERERS
 
     renderer = RENDERERS[fmt]
     if output and output != "-":
@@ -620,9 +620,9 @@ def gate(
     aigov gate deepseek-r1 --platform azure-ai-foundry --region eastus --environment prod
     aigov gate --deployment k8s/model-deployment.yaml
     """
-    from .gate import gate as run_gate
-    from .gate import proposed_deployment, read_deployment
-    from .registry import open_registry
+    from aigov.api.gate import gate as run_gate
+    from aigov.api.gate import proposed_deployment, read_deployment
+    from aigov.registry.store import open_registry
 
     if deployment_file is not None and (model or platform or region):
         raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
@@ -654,7 +654,7 @@ def gate(
     if fmt == "json":
         click.echo(decision.model_dump_json(indent=2))
     else:
-        from .gate import render_text
+        from aigov.api.gate import render_text
 
         click.echo(render_text(decision), nl=False)
     sys.exit(decision.exit_code)
@@ -681,9 +681,9 @@ def explain(
     clause and reference, remediation, and what would make it pass."""
     import datetime as dt
 
-    from .explain import explain as run_explain
-    from .explain import render_text
-    from .registry import open_registry
+    from aigov.api.explain import explain as run_explain
+    from aigov.api.explain import render_text
+    from aigov.registry.store import open_registry
 
     as_of = as_of or dt.date.today()
     with open_registry(db) as registry:
@@ -706,9 +706,9 @@ def runs() -> None:
 @format_option("table", "json")
 def runs_list(db: str | None, fmt: str) -> None:
     """List recorded runs, oldest first."""
-    from .console import table
-    from .registry import open_registry
-    from .runs import list_runs
+    from aigov.api.runs import list_runs
+    from aigov.console import table
+    from aigov.registry.store import open_registry
 
     with open_registry(db) as registry:
         items = list_runs(registry)
@@ -739,10 +739,9 @@ def runs_list(db: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=_format_choice(), default="text", show_default=True)
 def runs_show(db: str | None, run: str, fmt: str) -> None:
     """Show a recorded run (RUN: id, unique prefix, latest or latest~N)."""
-    from reports import render
-
-    from .registry import open_registry
-    from .runs import load_run
+    from aigov.api.runs import load_run
+    from aigov.registry.store import open_registry
+    from aigov.reports import render
 
     with open_registry(db) as registry:
         result = load_run(registry, run)
@@ -752,7 +751,7 @@ def runs_show(db: str | None, run: str, fmt: str) -> None:
 
 
 def _print_diff(diff: Any, fmt: str) -> None:
-    from .runs import render_diff_text
+    from aigov.api.runs import render_diff_text
 
     click.echo(
         diff.model_dump_json(indent=2) if fmt == "json" else render_diff_text(diff),
@@ -767,8 +766,8 @@ def _print_diff(diff: Any, fmt: str) -> None:
 @format_option("text", "json")
 def runs_diff(db: str | None, run_a: str, run_b: str, fmt: str) -> None:
     """Compare two runs: findings new, resolved, persisting, newly waived, waiver expired."""
-    from .registry import open_registry
-    from .runs import diff_results, load_run
+    from aigov.api.runs import diff_results, load_run
+    from aigov.registry.store import open_registry
 
     with open_registry(db) as registry:
         diff = diff_results(load_run(registry, run_a), load_run(registry, run_b))
@@ -805,14 +804,13 @@ def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple
     aigov report latest --format html -o report.html --format sarif -o report.sarif
     """
     if target == "schema":
-        from reports.json_report import schema_text
+        from aigov.reports.json_report import schema_text
 
         click.echo(schema_text(), nl=False)
         return
-    from reports import render
-
-    from .registry import open_registry
-    from .runs import load_run
+    from aigov.api.runs import load_run
+    from aigov.registry.store import open_registry
+    from aigov.reports import render
 
     if not formats:
         raise click.UsageError("give at least one --format")
@@ -844,10 +842,9 @@ def demo(output: str, as_of: Any) -> None:
     writes the HTML report, prints the summary, and gates DeepSeek-R1's proposed production
     deployment on Azure AI Foundry. Exits 0 when the demo ran, whatever it found.
     """
-    from reports import render
-
-    from .demo import DEMO_AS_OF, run_demo
-    from .gate import evidence_line
+    from aigov.api.demo import DEMO_AS_OF, run_demo
+    from aigov.api.gate import evidence_line
+    from aigov.reports import render
 
     outcome = run_demo(as_of or DEMO_AS_OF)
     report = Path(output)
@@ -868,7 +865,7 @@ def demo(output: str, as_of: Any) -> None:
         click.echo(f"  [{finding.severity.value}] {finding.policy}: {finding.message}")
         click.echo(f"      evidence: {evidence_line(finding)}")
     click.echo(f"\nHTML report: {report.resolve()}")
-    from .shipped import shipped
+    from aigov.shipped import shipped
 
     click.echo(
         f"Next: aigov registry import {shipped('examples')} (into ./aigov.db), then "

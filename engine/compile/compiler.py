@@ -33,10 +33,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError, Problem
-from .facts import engine_number
-from .policy import TRUE, All, AnyOf, AsOf, Bind, Derivation, Not, Policy, PolicySet, Ref, Test
-from .schema import ANY, STR, engine_field
+from aigov.errors import InputError, Problem
+from aigov.evaluate.facts import engine_number
+from aigov.policy.language import (
+    TRUE,
+    All,
+    AnyOf,
+    AsOf,
+    Bind,
+    Derivation,
+    Not,
+    Policy,
+    PolicySet,
+    Ref,
+    Test,
+)
+from aigov.policy.schema import ANY, STR, engine_field
 
 KEY = STR  # the type of the internal joins on record keys
 GATE = "$gate"
@@ -315,7 +327,7 @@ def regex_field(fieldname: str, pattern: str) -> str:
 
 # How each policy operator becomes engine expressions on one fact (literal operands; joins
 # are comparisons, see Compiler.test_expr). Adding an operator: an entry here and one in
-# engine.policy.OPERATORS.
+# aigov.policy.language.OPERATORS.
 ENGINE_OPERATORS: dict[str, Callable[[str, Test, Callable[[Any], Any]], list[Any]]] = {
     **{op: functools.partial(_compare, op) for op in _COMPARISONS},
     "in": _in,

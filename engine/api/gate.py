@@ -15,15 +15,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from .compile import compile_policies
-from .documents import load_file
-from .errors import InputError, NotFoundError, Problem
-from .evaluate import PartitionEvaluator, iter_partitions, resolve_models, resolve_policies
-from .findings import Finding, Outcome, blocks, undecided
-from .interchange import validation_problems
-from .policy import PolicySet, Severity
-from .records import DeploymentBase
-from .registry import Registry, open_registry
+from aigov.compile.compiler import compile_policies
+from aigov.documents import load_file
+from aigov.errors import InputError, NotFoundError, Problem
+from aigov.evaluate.engine import (
+    PartitionEvaluator,
+    iter_partitions,
+    resolve_models,
+    resolve_policies,
+)
+from aigov.policy.language import PolicySet, Severity
+from aigov.registry.interchange import validation_problems
+from aigov.registry.records import DeploymentBase
+from aigov.registry.store import Registry, open_registry
+from aigov.results.findings import Finding, Outcome, blocks, undecided
 
 EXIT_ALLOW, EXIT_DENY, EXIT_ERROR, EXIT_INDETERMINATE = 0, 1, 2, 3
 
@@ -206,7 +211,7 @@ def evidence_line(finding: Finding) -> str:
 
 def render_text(decision: GateDecision) -> str:
     """ALLOW or DENY, then each finding with its evidence and remediation (or waiver)."""
-    from .console import style
+    from aigov.console import style
 
     dep = decision.deployment
     target = f"{dep['platform']}/{dep['region']}/{dep['environment']}"

@@ -12,10 +12,15 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
-from .errors import InputError, NotFoundError, Problem
-from .interchange import LoadedRecord, check_references, read_registry_files, record_to_data
-from .records import KINDS, RecordBase
-from .registry import (
+from aigov.errors import InputError, NotFoundError, Problem
+from aigov.registry.interchange import (
+    LoadedRecord,
+    check_references,
+    read_registry_files,
+    record_to_data,
+)
+from aigov.registry.records import KINDS, RecordBase
+from aigov.registry.store import (
     DATASET_LINK_FIELDS,
     DatasetLink,
     Registry,

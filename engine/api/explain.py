@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compile import compile_policies
-from .evaluate import PartitionEvaluator, iter_partitions, resolve_models, resolve_policies
-from .facts import Partition
-from .findings import Finding, Outcome
-from .policy import Policy, PolicySet, Severity
-from .registry import Registry, open_registry
+from aigov.compile.compiler import compile_policies
+from aigov.evaluate.engine import (
+    PartitionEvaluator,
+    iter_partitions,
+    resolve_models,
+    resolve_policies,
+)
+from aigov.evaluate.facts import Partition
+from aigov.policy.language import Policy, PolicySet, Severity
+from aigov.registry.store import Registry, open_registry
+from aigov.results.findings import Finding, Outcome
 
 
 @dataclass
@@ -46,7 +51,7 @@ def explain(
     policy_set = resolve_policies(policies)
     known = policy_set.by_id()
     if policy is not None and policy not in known:
-        from .errors import NotFoundError
+        from aigov.errors import NotFoundError
 
         raise NotFoundError(f"unknown policy '{policy}'")
     compiled = compile_policies(policy_set, as_of or dt.date.today())

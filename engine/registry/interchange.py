@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from .documents import SUFFIXES, Document, iter_input_files, load_file
-from .errors import InputError, Problem
-from .records import KINDS, RELATION_KINDS, SECTIONS, RecordBase
+from aigov.documents import SUFFIXES, Document, iter_input_files, load_file
+from aigov.errors import InputError, Problem
+from aigov.registry.records import KINDS, RELATION_KINDS, SECTIONS, RecordBase
 
 FORMAT_VERSION = 1
 _HEADER_KEYS = {"schema_version"}

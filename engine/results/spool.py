@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from . import __version__
-from .compile import CompiledPolicies, compile_policies
-from .evaluate import (
+from aigov import __version__
+from aigov.compile.compiler import CompiledPolicies, compile_policies
+from aigov.evaluate.engine import (
     PartitionResult,
     compute_registry_digest,
     evaluate_registry,
@@ -32,7 +32,9 @@ from .evaluate import (
     resolve_models,
     resolve_policies,
 )
-from .findings import (
+from aigov.policy.language import PolicySet, Severity
+from aigov.registry.store import Registry
+from aigov.results.findings import (
     OUTCOME_ORDER,
     AuditResult,
     DiffEntry,
@@ -45,8 +47,6 @@ from .findings import (
     WaiverInfo,
     blocks,
 )
-from .policy import PolicySet, Severity
-from .registry import Registry
 
 
 class ResultView(Protocol):
@@ -294,7 +294,7 @@ def audit_to_spool(
     progress: Callable[[int], None] | None = None,
     directory: Path | None = None,
 ) -> ResultSpool:
-    """Like :func:`engine.evaluate.audit`, with the result spooled to disk (memory stays
+    """Like :func:`aigov.evaluate.engine.audit`, with the result spooled to disk (memory stays
     flat with the registry's size). Close the spool when done."""
     fail_on = Severity(fail_on)
     compiled = compile_policies(resolve_policies(policies), as_of or dt.date.today())

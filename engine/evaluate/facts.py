@@ -27,12 +27,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .interchange import record_to_data
-from .licences import RANK, LicenceClass, classify, most_restrictive
-from .records import KINDS, RecordBase
-from .registry import DATASET_LINK_FIELDS, dataset_links, table_of
-from .schema import CHILD_FACTS, COMPUTED, DATE, FACT_SCHEMA, engine_field
-from .waivers import waiver_expired
+from aigov.policy.schema import CHILD_FACTS, COMPUTED, DATE, FACT_SCHEMA, engine_field
+from aigov.registry.interchange import record_to_data
+from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
+from aigov.registry.records import KINDS, RecordBase
+from aigov.registry.store import DATASET_LINK_FIELDS, dataset_links, table_of
+from aigov.results.waivers import waiver_expired
 
 CHUNK = 250
 _ORDER = {kind: index for index, kind in enumerate(KINDS)}

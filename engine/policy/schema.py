@@ -3,7 +3,7 @@
 Policies are checked against this schema when they load, so a misspelt field
 (``deployment.enviroment``), a value outside an enum (``environment: production``) or a
 date compared with a number is an error naming the policy file and line, not a rule that
-silently never fires. The facts builder (:mod:`engine.facts`) produces exactly these fields.
+silently never fires. The facts builder (:mod:`aigov.evaluate.facts`) produces exactly these fields.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .licences import LicenceClass
-from .records import (
+from aigov.registry.licences import LicenceClass
+from aigov.registry.records import (
     KINDS,
     ApprovalCondition,
     Clause,

@@ -2,12 +2,12 @@
 
 A policy file (YAML or JSON) holds one policy, or a mapping with ``policies:`` and/or
 ``derivations:`` lists. Metadata is validated by pydantic; conditions are parsed into the
-small AST below and checked against the fact schema (:mod:`engine.schema`): unknown record
+small AST below and checked against the fact schema (:mod:`aigov.policy.schema`): unknown record
 kinds, misspelt fields, values outside an enum, wrong operand types, invalid regexes and
 template errors are all reported together with ``file:line``, policy id and field.
 
 Files ending in ``.test.yaml`` (``.test.yml``, ``.test.json``) are policy tests, not
-policies; :mod:`engine.policytest` reads them.
+policies; :mod:`aigov.api.policy_tests` reads them.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .documents import Document, iter_input_files, parse_file, read_text
-from .errors import InputError, Problem
-from .interchange import validation_problems
-from .records import Relation
-from .schema import FACT_SCHEMA, FieldType, lookup
+from aigov.documents import Document, iter_input_files, parse_file, read_text
+from aigov.errors import InputError, Problem
+from aigov.policy.schema import FACT_SCHEMA, FieldType, lookup
+from aigov.registry.interchange import validation_problems
+from aigov.registry.records import Relation
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")
 
@@ -730,7 +730,7 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
 
     Raises :class:`InputError` with every problem found (file:line, policy id, field).
     """
-    from .shipped import shipped
+    from aigov.shipped import shipped
 
     roots = [Path(p) for p in paths] if paths else [shipped("policies")]
     problems: list[Problem] = []

@@ -1,7 +1,7 @@
 """Registry record schema (v1): the validated interchange models.
 
 Each kind is a validated SQLModel base class (``extra="forbid"``, strict ISO dates); the
-storage tables in :mod:`engine.registry` subclass them with ``table=True``, the pattern the
+storage tables in :mod:`aigov.registry.store` subclass them with ``table=True``, the pattern the
 SQLModel documentation gives (table models do not validate, so every record entering the
 database passes through one of these classes first).
 

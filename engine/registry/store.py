@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from . import run_tables  # noqa: F401  (registers the run-history tables)
-from .errors import MissingDatabaseError, RegistryError
-from .records import (
+from aigov.errors import MissingDatabaseError, RegistryError
+from aigov.registry import run_tables  # noqa: F401  (registers the run-history tables)
+from aigov.registry.records import (
     KINDS,
     ApprovalBase,
     DatasetBase,

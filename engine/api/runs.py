@@ -12,11 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from .errors import NotFoundError
-from .findings import BLOCKING, AuditResult, Change, DiffEntry, Finding, Outcome, RunInfo
-from .registry import Registry
-from .run_tables import AuditRun, RunFinding
-from .spool import ResultView, as_view
+from aigov.errors import NotFoundError
+from aigov.registry.run_tables import AuditRun, RunFinding
+from aigov.registry.store import Registry
+from aigov.results.findings import (
+    BLOCKING,
+    AuditResult,
+    Change,
+    DiffEntry,
+    Finding,
+    Outcome,
+    RunInfo,
+)
+from aigov.results.spool import ResultView, as_view
 
 
 class RunSummary(BaseModel):
@@ -55,7 +63,7 @@ def record_run(
 ) -> RunInfo:
     """Store a result as a run (its findings as rows, the whole result compressed); the
     result is read as a stream, so a spooled audit of any size records in flat memory."""
-    from reports.json_report import write as write_json
+    from aigov.reports.json_report import write as write_json
 
     view = _WithRun(as_view(source), RunInfo(id=new_run_id(started_at), started_at=started_at))
     run = view.run

@@ -1,4 +1,4 @@
-"""Run-history tables (imported by :mod:`engine.registry`, so every registry has them)."""
+"""Run-history tables (imported by :mod:`aigov.registry.store`, so every registry has them)."""
 
 from __future__ import annotations
 

@@ -32,15 +32,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .compile import CompiledPolicies, compile_policies
-from .documents import Document, _child, iter_input_files, load_file
-from .errors import InputError, Problem
-from .evaluate import PartitionEvaluator, iter_partitions, resolve_models
-from .findings import Finding, Outcome
-from .interchange import validate_documents, validation_problems
-from .policy import BUILTIN_POLICIES, TEST_SUFFIXES, PolicySet, Severity, load_policies
-from .registry import open_registry
-from .registry_ops import import_loaded
+from aigov.compile.compiler import CompiledPolicies, compile_policies
+from aigov.documents import Document, _child, iter_input_files, load_file
+from aigov.errors import InputError, Problem
+from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
+from aigov.policy.language import (
+    BUILTIN_POLICIES,
+    TEST_SUFFIXES,
+    PolicySet,
+    Severity,
+    load_policies,
+)
+from aigov.registry.interchange import validate_documents, validation_problems
+from aigov.registry.operations import import_loaded
+from aigov.registry.store import open_registry
+from aigov.results.findings import Finding, Outcome
 
 FAILING = {Outcome.fail, Outcome.review, Outcome.indeterminate}
 
@@ -224,7 +230,7 @@ def run_policy_tests(
     paths: list[Path] | None = None, *, require_tests: bool = False, include_builtin: bool = True
 ) -> TestReport:
     """Run every ``*.test.yaml`` under ``paths`` against the policies under ``paths``."""
-    from .shipped import shipped
+    from aigov.shipped import shipped
 
     roots = [Path(p) for p in paths] if paths else [shipped("policies")]
     policy_set = load_policies(roots, include_builtin=include_builtin)

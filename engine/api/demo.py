@@ -12,12 +12,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .evaluate import audit, resolve_policies
-from .findings import AuditResult
-from .gate import GateDecision, gate, proposed_deployment
-from .registry import open_registry
-from .registry_ops import ImportReport, import_paths
-from .shipped import shipped
+from aigov.api.gate import GateDecision, gate, proposed_deployment
+from aigov.evaluate.engine import audit, resolve_policies
+from aigov.registry.operations import ImportReport, import_paths
+from aigov.registry.store import open_registry
+from aigov.results.findings import AuditResult
+from aigov.shipped import shipped
 
 # The example registry tells the story as it stood in mid-2025 (its approvals and waivers
 # are dated accordingly), so the demo evaluates as of that date.
