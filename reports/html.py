@@ -35,7 +35,6 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from aigov.policy.language import Family, Severity
 from aigov.reports.common import SHOWN, first_web_url, unlisted_policies, web_url
 from aigov.results.findings import (
     BLOCKING,
@@ -48,6 +47,7 @@ from aigov.results.findings import (
     Outcome,
     PathStep,
 )
+from aigov.results.severity import Family, Severity
 
 SEVERITIES = list(Severity)
 # How many items a summary list shows before "and N more" (the full lists are in the

@@ -33,9 +33,9 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from aigov.policy.language import Family
 from aigov.reports.common import naive_utc, unlisted_policies
 from aigov.results.findings import AuditResult, Finding, Outcome, PathStep
+from aigov.results.severity import Family
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from aigov.policy.language import Severity
 from aigov.reports.common import SHOWN
 from aigov.results.findings import BLOCKING, OUTCOME_ORDER, AuditResult, Finding, Outcome
+from aigov.results.severity import Severity
 
 TOP = 20
 REPORT_URL = "REPORT_URL"

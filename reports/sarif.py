@@ -41,9 +41,9 @@ import json
 import re
 from typing import Any
 
-from aigov.policy.language import Severity
 from aigov.reports.common import first_web_url, naive_utc, unlisted_policies, web_url
 from aigov.results.findings import AuditResult, Finding, Outcome, PolicyInfo
+from aigov.results.severity import Severity
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

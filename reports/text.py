@@ -7,9 +7,9 @@ from collections import Counter
 from typing import IO
 
 from aigov.console import style, table
-from aigov.policy.language import Family, Severity
 from aigov.reports.common import SHOWN
 from aigov.results.findings import BLOCKING, AuditResult, Finding, Outcome
+from aigov.results.severity import Family, Severity
 from aigov.results.spool import ResultView, as_view
 
 SEVERITY_COLOUR = {

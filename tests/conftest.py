@@ -48,7 +48,6 @@ import yaml
 from click.testing import CliRunner, Result
 
 from aigov.cli import main as aigov_main
-from aigov.policy.language import Family, Severity
 from aigov.registry.store import Registry, open_registry
 from aigov.results.findings import (
     BLOCKING,
@@ -69,6 +68,7 @@ from aigov.results.findings import (
     WaiverRef,
     finding_id,
 )
+from aigov.results.severity import Family, Severity
 
 # Environment variables that change what aigov does: a developer's own settings must not leak
 # into the tests (AIGOV_TEST_DB is the test suite's own setting and is kept).

@@ -27,12 +27,13 @@ import yaml
 from aigov.compile.compiler import compile_policies
 from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
 from aigov.evaluate.facts import PartitionLoader
-from aigov.policy.language import TRUE, All, AnyOf, AsOf, Bind, Not, Ref, Severity, load_policies
+from aigov.policy.language import TRUE, All, AnyOf, AsOf, Bind, Not, Ref, load_policies
 from aigov.policy.language import Test as FieldTest
 from aigov.policy.schema import engine_field
 from aigov.registry.operations import import_paths
 from aigov.registry.store import open_registry
 from aigov.results.findings import Outcome
+from aigov.results.severity import Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2025, 6, 1)

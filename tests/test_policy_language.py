@@ -18,10 +18,11 @@ import yaml
 from aigov.compile.compiler import compile_policies
 from aigov.errors import InputError
 from aigov.evaluate.engine import PartitionEvaluator, audit, iter_partitions, resolve_models
-from aigov.policy.language import Severity, load_policies
+from aigov.policy.language import load_policies
 from aigov.registry.operations import import_paths
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome
+from aigov.results.severity import Severity
 
 AS_OF = dt.date(2025, 6, 1)
 

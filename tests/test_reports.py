@@ -22,10 +22,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from aigov.policy.language import Family
 from aigov.reports import RENDERERS, render
 from aigov.reports.markdown import escape as md_escape
 from aigov.results.findings import AuditResult, Outcome
+from aigov.results.severity import Family
 from conftest import (
     ARTIFACTS,
     HOSTILE,

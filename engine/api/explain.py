@@ -23,9 +23,10 @@ from aigov.evaluate.engine import (
     resolve_policies,
 )
 from aigov.evaluate.facts import Partition
-from aigov.policy.language import Policy, PolicySet, Severity
+from aigov.policy.language import Policy, PolicySet
 from aigov.registry.store import Registry, open_registry
 from aigov.results.findings import Finding, Outcome
+from aigov.results.severity import Severity
 
 
 @dataclass

@@ -24,11 +24,12 @@ from aigov.evaluate.engine import (
     resolve_models,
     resolve_policies,
 )
-from aigov.policy.language import PolicySet, Severity
+from aigov.policy.language import PolicySet
 from aigov.registry.interchange import validation_problems
 from aigov.registry.records import DeploymentBase
 from aigov.registry.store import Registry, open_registry
 from aigov.results.findings import Finding, Outcome, blocks, undecided
+from aigov.results.severity import Severity
 
 EXIT_ALLOW, EXIT_DENY, EXIT_ERROR, EXIT_INDETERMINATE = 0, 1, 2, 3
 

@@ -36,17 +36,12 @@ from aigov.compile.compiler import CompiledPolicies, compile_policies
 from aigov.documents import Document, _child, iter_input_files, load_file
 from aigov.errors import InputError, Problem
 from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
-from aigov.policy.language import (
-    BUILTIN_POLICIES,
-    TEST_SUFFIXES,
-    PolicySet,
-    Severity,
-    load_policies,
-)
+from aigov.policy.language import BUILTIN_POLICIES, TEST_SUFFIXES, PolicySet, load_policies
 from aigov.registry.interchange import validate_documents, validation_problems
 from aigov.registry.operations import import_loaded
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome
+from aigov.results.severity import Severity
 
 FAILING = {Outcome.fail, Outcome.review, Outcome.indeterminate}
 

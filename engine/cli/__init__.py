@@ -487,8 +487,8 @@ def audit(
     from aigov.api.runs import diff_results, load_run, record_run
     from aigov.console import Progress
     from aigov.evaluate.engine import resolve_models
-    from aigov.policy.language import Severity
     from aigov.registry.store import open_registry
+    from aigov.results.severity import Severity
     from aigov.results.spool import audit_to_spool
 
     pairs = _outputs(formats, outputs)

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aigov.errors import InputError, Problem
-from aigov.evaluate.facts import engine_number
 from aigov.policy.language import (
     TRUE,
     All,
@@ -48,7 +47,7 @@ from aigov.policy.language import (
     Ref,
     Test,
 )
-from aigov.policy.schema import ANY, STR, engine_field
+from aigov.policy.schema import ANY, STR, engine_field, engine_number
 
 KEY = STR  # the type of the internal joins on record keys
 GATE = "$gate"

@@ -28,7 +28,7 @@ from aigov import __version__
 from aigov.compile.compiler import GATE, CompiledPolicies, RuleMeta, compile_policies
 from aigov.errors import AigovError, NotFoundError
 from aigov.evaluate.facts import Partition, PartitionLoader
-from aigov.policy.language import Policy, PolicySet, Severity, load_policies
+from aigov.policy.language import Policy, PolicySet, load_policies
 from aigov.policy.schema import COMPUTED, engine_field
 from aigov.registry.records import DeploymentBase
 from aigov.registry.store import Registry, open_registry
@@ -50,6 +50,7 @@ from aigov.results.findings import (
     blocks,
     finding_id,
 )
+from aigov.results.severity import Severity
 from aigov.results.waivers import waiver_expired
 
 PARTITION_CHUNK = 200

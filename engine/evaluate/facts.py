@@ -16,7 +16,6 @@ empty lists are dropped (a missing field is what ``missing`` tests for).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -27,7 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aigov.policy.schema import CHILD_FACTS, COMPUTED, DATE, FACT_SCHEMA, engine_field
+from aigov.policy.schema import (
+    CHILD_FACTS,
+    COMPUTED,
+    DATE,
+    FACT_SCHEMA,
+    engine_field,
+    engine_number,
+)
 from aigov.registry.interchange import record_to_data
 from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
 from aigov.registry.records import KINDS, RecordBase
@@ -69,23 +75,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[engine_field(key)] = engine_number(value)
     return out
-
-
-def engine_number(value: Any) -> Any:
-    """A float the engine's JSON parser reads correctly.
-
-    durable-rules parses an exponent only after a decimal point: ``5.0e+24`` is read, but
-    ``5e+24`` (how Python writes 5e24) silently truncates the message. Such floats are moved
-    to the next representable float, whose shortest form has a decimal point; facts and
-    policy literals go through the same function, so comparisons are unchanged.
-    """
-    if isinstance(value, float) and not isinstance(value, bool):
-        mantissa, _, exponent = repr(value).partition("e")
-        if exponent and "." not in mantissa:
-            return math.nextafter(value, math.inf)
-    elif isinstance(value, list):
-        return [engine_number(v) for v in value]
-    return value
 
 
 def make_fact(fact_type: str, key: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -34,39 +33,9 @@ from aigov.errors import InputError, Problem
 from aigov.policy.schema import FACT_SCHEMA, FieldType, lookup
 from aigov.registry.interchange import validation_problems
 from aigov.registry.records import Relation
+from aigov.results.severity import Family, Severity
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")
-
-
-class Severity(StrEnum):
-    critical = "critical"
-    high = "high"
-    medium = "medium"
-    low = "low"
-    info = "info"
-
-    @property
-    def rank(self) -> int:
-        return SEVERITY_RANK[self]
-
-
-SEVERITY_RANK = {
-    Severity.critical: 4,
-    Severity.high: 3,
-    Severity.medium: 2,
-    Severity.low: 1,
-    Severity.info: 0,
-}
-
-
-class Family(StrEnum):
-    tos = "tos"
-    provenance = "provenance"
-    lineage = "lineage"
-    hosting = "hosting"
-    investigation = "investigation"
-    regulatory = "regulatory"
-    governance = "governance"
 
 
 # ----------------------------------------------------------------------------- the AST

@@ -9,6 +9,7 @@ silently never fires. The facts builder (:mod:`aigov.evaluate.facts`) produces e
 from __future__ import annotations
 
 import datetime as dt
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -170,3 +171,20 @@ def engine_field(path: str) -> str:
     if path == "id":
         return "key"
     return path.replace(".", "__")
+
+
+def engine_number(value: Any) -> Any:
+    """A float the engine's JSON parser reads correctly.
+
+    durable-rules parses an exponent only after a decimal point: ``5.0e+24`` is read, but
+    ``5e+24`` (how Python writes 5e24) silently truncates the message. Such floats are moved
+    to the next representable float, whose shortest form has a decimal point; facts and
+    policy literals go through the same function, so comparisons are unchanged.
+    """
+    if isinstance(value, float) and not isinstance(value, bool):
+        mantissa, _, exponent = repr(value).partition("e")
+        if exponent and "." not in mantissa:
+            return math.nextafter(value, math.inf)
+    elif isinstance(value, list):
+        return [engine_number(v) for v in value]
+    return value

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aigov.policy.language import Family, Severity
+from aigov.results.severity import Family, Severity
 
 RESULT_SCHEMA_VERSION = 1
 

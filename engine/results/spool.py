@@ -32,7 +32,7 @@ from aigov.evaluate.engine import (
     resolve_models,
     resolve_policies,
 )
-from aigov.policy.language import PolicySet, Severity
+from aigov.policy.language import PolicySet
 from aigov.registry.store import Registry
 from aigov.results.findings import (
     OUTCOME_ORDER,
@@ -47,6 +47,7 @@ from aigov.results.findings import (
     WaiverInfo,
     blocks,
 )
+from aigov.results.severity import Severity
 
 
 class ResultView(Protocol):
