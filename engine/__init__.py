@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 _API = {
     "open_registry": ("aigov.registry.store", "open_registry"),
-    "load_policies": ("aigov.policy.language", "load_policies"),
-    "audit": ("aigov.evaluate.engine", "audit"),
+    "load_policies": ("aigov.policy.loader", "load_policies"),
+    "audit": ("aigov.evaluate.pipeline", "audit"),
     "gate": ("aigov.api.gate", "gate"),
 }
 

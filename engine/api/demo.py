@@ -12,10 +12,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aigov.api.gate import GateDecision, gate, proposed_deployment
-from aigov.evaluate.engine import audit, resolve_policies
+from aigov.api.gate import gate, proposed_deployment
+from aigov.evaluate.pipeline import audit, resolve_policies
 from aigov.registry.operations import ImportReport, import_paths
 from aigov.registry.store import open_registry
+from aigov.results.decisions import GateDecision
 from aigov.results.findings import AuditResult
 from aigov.shipped import shipped
 

@@ -11,44 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from aigov.compile.compiler import compile_policies
 from aigov.documents import load_file
 from aigov.errors import InputError, NotFoundError, Problem
-from aigov.evaluate.engine import (
-    PartitionEvaluator,
-    iter_partitions,
-    resolve_models,
-    resolve_policies,
-)
-from aigov.policy.language import PolicySet
+from aigov.evaluate.pipeline import Pipeline
+from aigov.exit_codes import EXIT_ALLOW, EXIT_DENY, EXIT_INDETERMINATE
+from aigov.policy.ast import PolicySet
 from aigov.registry.interchange import validation_problems
 from aigov.registry.records import DeploymentBase
-from aigov.registry.store import Registry, open_registry
+from aigov.registry.store import Registry
+from aigov.results.decisions import GateDecision
 from aigov.results.findings import Finding, Outcome, blocks, undecided
 from aigov.results.severity import Severity
-
-EXIT_ALLOW, EXIT_DENY, EXIT_ERROR, EXIT_INDETERMINATE = 0, 1, 2, 3
-
-
-class GateDecision(BaseModel):
-    decision: Literal["ALLOW", "DENY"]
-    exit_code: int
-    reason: str
-    model: str
-    deployment: dict[str, Any]
-    as_of: dt.date
-    fail_on: Severity
-    fail_on_indeterminate: bool
-    policy_digest: str
-    blocking: list[Finding]
-    indeterminate: list[Finding]
-    waived: list[Finding]
-    below_threshold: list[Finding]
-    remediation: dict[str, str]
 
 
 def read_deployment(path: Path) -> DeploymentBase:
@@ -123,19 +100,14 @@ def gate(
 ) -> GateDecision:
     """Decide whether ``deployment`` (hypothetical) may go ahead. Raises on any error: the
     caller must treat an exception as DENY (the CLI exits 2)."""
-    fail_on = Severity(fail_on)
-    policy_set = resolve_policies(policies)
-    compiled = compile_policies(policy_set, as_of or dt.date.today())
-    own = not isinstance(registry, Registry)
-    reg = open_registry(registry) if own else registry  # type: ignore[arg-type]
-    try:
-        ids = resolve_models(reg, [deployment.model])
-        partitions = list(iter_partitions(reg, compiled, ids, [deployment]))
-    except NotFoundError:
-        raise NotFoundError(f"unknown model '{deployment.model}'") from None
-    finally:
-        if own:
-            reg.close()
+    pipeline = Pipeline(policies, as_of, fail_on=fail_on)
+    fail_on = pipeline.fail_on
+    with pipeline.registry(registry) as reg:
+        try:
+            ids = pipeline.model_ids(reg, [deployment.model])
+        except NotFoundError:
+            raise NotFoundError(f"unknown model '{deployment.model}'") from None
+        partitions = list(pipeline.partitions(reg, ids, [deployment]))
     # The model's approval records, not any record of its partition (a provider or a
     # lineage ancestor is no approval).
     if deployment.approval and deployment.approval not in partitions[0].subjects["approval"]:
@@ -143,7 +115,7 @@ def gate(
             f"deployment names approval '{deployment.approval}', which is not an approval "
             f"of model '{deployment.model}'"
         )
-    result = PartitionEvaluator(compiled, fail_on)(partitions[0])
+    result = pipeline.evaluate(partitions[0])
     relevant = [
         f
         for f in result.findings
@@ -172,74 +144,20 @@ def gate(
     else:
         decision, code = "ALLOW", EXIT_ALLOW
         reason = "no finding at or above " + fail_on.value
-    by_id = policy_set.by_id()
+    by_id = pipeline.policy_set.by_id()
     return GateDecision(
         decision=decision,
         exit_code=code,
         reason=reason,
         model=deployment.model,
         deployment=deployment.model_dump(mode="json", exclude_none=True),
-        as_of=compiled.as_of,
+        as_of=pipeline.as_of,
         fail_on=fail_on,
         fail_on_indeterminate=fail_on_indeterminate,
-        policy_digest=policy_set.digest,
+        policy_digest=pipeline.policy_set.digest,
         blocking=blocking,
         indeterminate=indeterminate,
         waived=waived,
         below_threshold=below,
         remediation={f.policy: by_id[f.policy].doc.remediation for f in relevant},
     )
-
-
-def evidence_line(finding: Finding) -> str:
-    """The evidence of a finding in one line: the records that matched (other than the
-    subject), the lineage path, what was absent or missing."""
-    parts = []
-    for match in finding.evidence[:2]:
-        for record in match.records:
-            if record.role == finding.subject_kind or record.id == finding.subject:
-                continue
-            fields = ", ".join(f"{k}={v}" for k, v in record.fields.items() if k != "id")
-            parts.append(f"{record.kind} {record.id}" + (f" ({fields})" if fields else ""))
-        if match.path:
-            hops = " -> ".join([match.path[0].child] + [s.parent for s in match.path])
-            parts.append(f"lineage {hops}")
-    parts += finding.absent[:1]
-    if finding.missing:
-        parts.append("missing " + ", ".join(finding.missing))
-    return "; ".join(dict.fromkeys(parts)) or "the subject itself"
-
-
-def render_text(decision: GateDecision) -> str:
-    """ALLOW or DENY, then each finding with its evidence and remediation (or waiver)."""
-    from aigov.console import style
-
-    dep = decision.deployment
-    target = f"{dep['platform']}/{dep['region']}/{dep['environment']}"
-    colour = "green" if decision.decision == "ALLOW" else "red"
-    lines = [
-        f"{style(decision.decision, colour, bold=True)} {decision.model} -> {target} "
-        f"({decision.reason}; as of {decision.as_of})"
-    ]
-    for title, findings in (
-        ("blocking", decision.blocking),
-        ("indeterminate", decision.indeterminate),
-        ("waived", decision.waived),
-        ("below threshold", decision.below_threshold),
-    ):
-        for finding in findings:
-            lines.append(
-                f"  [{finding.severity.value}] {finding.policy} ({title}, "
-                f"{finding.outcome.value}): {finding.message}"
-            )
-            lines.append(f"      evidence: {evidence_line(finding)}")
-            if finding.waiver is not None:
-                w = finding.waiver
-                state = "expired" if w.expired else "valid until"
-                lines.append(
-                    f"      waiver: {w.id} approved by {w.approved_by}, {state} "
-                    f"{w.expires_at}: {w.reason}"
-                )
-            elif title in ("blocking", "indeterminate"):
-                lines.append(f"      remediation: {decision.remediation.get(finding.policy, '')}")
-    return "\n".join(lines) + "\n"

@@ -26,22 +26,21 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from aigov.compile.compiler import CompiledPolicies, compile_policies
 from aigov.documents import Document, _child, iter_input_files, load_file
 from aigov.errors import InputError, Problem
-from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
-from aigov.policy.language import BUILTIN_POLICIES, TEST_SUFFIXES, PolicySet, load_policies
+from aigov.evaluate.pipeline import Pipeline
+from aigov.policy.ast import PolicySet
+from aigov.policy.loader import BUILTIN_POLICIES, TEST_SUFFIXES, load_policies
 from aigov.registry.interchange import validate_documents, validation_problems
 from aigov.registry.operations import import_loaded
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome
-from aigov.results.severity import Severity
+from aigov.results.policy_tests import CaseResult, TestReport
 
 FAILING = {Outcome.fail, Outcome.review, Outcome.indeterminate}
 
@@ -70,29 +69,6 @@ class TestFile(BaseModel):
     as_of: dt.date | None = None
     registry: dict[str, Any] = {}
     cases: list[Case]
-
-
-@dataclass
-class CaseResult:
-    file: str
-    line: int
-    name: str
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-@dataclass
-class TestReport:
-    results: list[CaseResult]
-    coverage: dict[str, set[str]]  # policy id -> outcomes its passing expectations cover
-    missing_tests: list[str]  # policies lacking a failing or a passing case (--require-tests)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.results) and all(r.ok for r in self.results) and not self.missing_tests
 
 
 def _sub_document(document: Document, path: tuple[Any, ...], data: Any) -> Document:
@@ -147,25 +123,15 @@ def _check(finding: Finding | None, expected: Expectation) -> list[str]:
     return errors
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = {k: list(v or []) for k, v in base.items() if k != "schema_version"}
-    for section, items in extra.items():
-        if section == "schema_version":
-            continue
-        merged.setdefault(section, [])
-        merged[section] = merged[section] + list(items or [])
-    return merged
-
-
 def run_case(
     policy_set: PolicySet,
     document: Document,
     spec: TestFile,
     index: int,
     workdir: Path,
-    evaluators: dict[dt.date, tuple[CompiledPolicies, PartitionEvaluator]] | None = None,
+    pipelines: dict[dt.date, Pipeline] | None = None,
 ) -> CaseResult:
-    """Run one case. ``evaluators`` caches the compiled policies and evaluator per as_of
+    """Run one case. ``pipelines`` caches the compiled policies and evaluator per as_of
     date across cases (compiling and loading the rulesets is most of a case's cost; an
     evaluator keeps no state between partitions, so sharing one is safe)."""
     case = spec.cases[index]
@@ -179,17 +145,16 @@ def run_case(
         raise InputError(problems, f"invalid fixture records in test case '{case.name}'")
     db = workdir / f"case{index}.db"
     as_of = case.as_of or spec.as_of or dt.date.today()
-    cache = {} if evaluators is None else evaluators
+    cache = {} if pipelines is None else pipelines
     if as_of not in cache:
-        compiled = compile_policies(policy_set, as_of)
-        cache[as_of] = (compiled, PartitionEvaluator(compiled, Severity.high))
-    compiled, evaluate = cache[as_of]
+        cache[as_of] = Pipeline(policy_set, as_of)
+    pipeline = cache[as_of]
     findings: dict[tuple[str, str], Finding] = {}
     outcomes: dict[tuple[str, str], Outcome] = {}
     with open_registry(f"sqlite:///{db}", create=True) as registry:
         import_loaded(registry, loaded)
-        for partition in iter_partitions(registry, compiled, resolve_models(registry)):
-            evaluated = evaluate(partition)
+        for partition in pipeline.partitions(registry, pipeline.model_ids(registry)):
+            evaluated = pipeline.evaluate(partition)
             outcomes.update(evaluated.outcomes)
             findings.update({(f.policy, f.subject): f for f in evaluated.findings})
     known = {p.id for p in policy_set.policies}
@@ -232,7 +197,7 @@ def run_policy_tests(
     results: list[CaseResult] = []
     coverage: dict[str, set[str]] = {p.id: set() for p in policy_set.policies}
     problems: list[Problem] = []
-    evaluators: dict[dt.date, tuple[CompiledPolicies, PartitionEvaluator]] = {}
+    pipelines: dict[dt.date, Pipeline] = {}
     with tempfile.TemporaryDirectory(prefix="aigov-policy-test-") as tmp:
         for file_index, (path, label) in enumerate(test_files(roots, include_builtin)):
             try:
@@ -250,7 +215,7 @@ def run_policy_tests(
                 workdir.mkdir()
                 for index in range(len(spec.cases)):
                     try:
-                        result = run_case(policy_set, document, spec, index, workdir, evaluators)
+                        result = run_case(policy_set, document, spec, index, workdir, pipelines)
                     except InputError as exc:
                         problems += exc.problems
                         continue

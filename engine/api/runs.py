@@ -16,14 +16,10 @@ from aigov.errors import NotFoundError
 from aigov.registry.run_tables import AuditRun, RunFinding
 from aigov.registry.store import Registry
 from aigov.results.findings import (
-    BLOCKING,
     AuditResult,
-    Change,
-    DiffEntry,
-    Finding,
-    Outcome,
     RunInfo,
 )
+from aigov.results.json_stream import write_result
 from aigov.results.spool import ResultView, as_view
 
 
@@ -63,8 +59,6 @@ def record_run(
 ) -> RunInfo:
     """Store a result as a run (its findings as rows, the whole result compressed); the
     result is read as a stream, so a spooled audit of any size records in flat memory."""
-    from aigov.reports.json_report import write as write_json
-
     view = _WithRun(as_view(source), RunInfo(id=new_run_id(started_at), started_at=started_at))
     run = view.run
     blob = io.BytesIO()
@@ -72,7 +66,7 @@ def record_run(
         gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=6, mtime=0) as compressed,
         io.TextIOWrapper(compressed, encoding="utf-8") as text,
     ):
-        write_json(view, text)
+        write_result(view, text)
     models = sum(1 for _ in view.model_lines())
     table = RunFinding.__table__  # type: ignore[attr-defined]
     with registry.write() as conn:
@@ -147,85 +141,3 @@ def load_run(registry: Registry, ref: str) -> AuditResult:
     with registry.read() as conn:
         blob = conn.execute(sa.select(table.c.result).where(table.c.id == run_id)).scalar_one()
     return AuditResult.model_validate_json(gzip.decompress(blob))
-
-
-class RunDiff(BaseModel):
-    before: str | None
-    after: str | None
-    entries: list[DiffEntry]
-
-    def of(self, change: Change) -> list[DiffEntry]:
-        return [e for e in self.entries if e.change == change]
-
-    @property
-    def changed(self) -> list[DiffEntry]:
-        return [e for e in self.entries if e.change != Change.persisting]
-
-
-def _classify(before: Finding | None, after: Finding | None) -> Change:
-    if before is None:
-        return Change.new
-    if after is None:
-        return Change.resolved
-    if before.outcome == after.outcome:
-        return Change.persisting
-    if before.outcome in BLOCKING and after.outcome == Outcome.waived:
-        return Change.newly_waived
-    if before.outcome == Outcome.waived and after.outcome in BLOCKING:
-        return Change.waiver_expired
-    return Change.changed
-
-
-def diff_results(before: AuditResult, after: AuditResult | ResultView) -> RunDiff:
-    """Classify findings by stable id. A model outside one run's scope is not 'resolved'."""
-    view = as_view(after)
-    old = {f.id: f for f in before.findings}
-    new = {f.id: f for f in view.iter_findings()}
-    common_models = {m.id for m in before.models} & {m.id for m in view.iter_models()}
-    entries: list[DiffEntry] = []
-    for fid in sorted(old.keys() | new.keys()):
-        a, b = old.get(fid), new.get(fid)
-        sample = b or a
-        assert sample is not None
-        if sample.model not in common_models:
-            continue
-        change = _classify(a, b)
-        entries.append(
-            DiffEntry(
-                change=change,
-                finding_id=fid,
-                policy=sample.policy,
-                model=sample.model,
-                subject_kind=sample.subject_kind,
-                subject=sample.subject,
-                before=a.outcome if a else None,
-                after=b.outcome if b else None,
-                severity=sample.severity,
-                message=sample.message,
-            )
-        )
-    order = list(Change)
-    entries.sort(key=lambda e: (order.index(e.change), e.model, e.policy, e.subject))
-    return RunDiff(
-        before=before.run.id if before.run else None,
-        after=view.run.id if view.run else None,
-        entries=entries,
-    )
-
-
-def render_diff_text(diff: RunDiff) -> str:
-    """Counts per kind of change, then every finding that changed."""
-    counts = {change: len(diff.of(change)) for change in Change if change != Change.persisting}
-    counts[Change.persisting] = len(diff.of(Change.persisting))
-    lines = [
-        f"changes from {diff.before or '?'} to {diff.after or 'this audit'}: "
-        + ", ".join(f"{n} {c.value.replace('_', ' ')}" for c, n in counts.items())
-    ]
-    for entry in diff.changed:
-        before = entry.before.value if entry.before else "-"
-        after = entry.after.value if entry.after else "pass"
-        lines.append(
-            f"  {entry.change.value:<15} [{entry.severity.value}] {entry.policy} {entry.model} "
-            f"{entry.subject_kind} {entry.subject} ({before} -> {after}): {entry.message}"
-        )
-    return "\n".join(lines) + "\n"

@@ -7,39 +7,62 @@ Every policy becomes a handful of Rete rules; the engine does all matching:
 * ``missing`` - one per ``requires`` field: the field is absent (``indeterminate``);
 * ``fail`` / ``review`` - one rule per disjunct of ``when`` (and of ``review_if``).
 
-Conditions are brought into disjunctive normal form; each disjunct is an ordered list of
-patterns. Negation of one record test becomes a ``$not`` pattern; negation of anything
-larger (an absent approval that must cover three list fields, a lineage path that must not
-exist) becomes an auxiliary derived fact plus a ``$not`` on it - stratified, so a negation
-is only evaluated once everything it depends on has been derived. Lineage bindings become
-``reach`` facts derived by forward chaining over lineage edges, keyed by (relations,
-origin, node) so cycles terminate; each reach fact carries its witness path.
+Conditions are brought into disjunctive normal form (:mod:`aigov.compile.dnf`); each
+disjunct is an ordered list of patterns. Negation of one record test becomes a ``$not``
+pattern; negation of anything larger (an absent approval that must cover three list fields,
+a lineage path that must not exist) becomes an auxiliary derived fact plus a ``$not`` on
+it, stratified so that a negation is only evaluated once everything it depends on has been
+derived. Lineage bindings become ``reach`` facts derived by forward chaining over lineage
+edges, keyed by (relations, origin, node) so cycles terminate; each reach fact carries its
+witness path. Each operator's engine form is in :mod:`aigov.policy.operators`.
 
-The output is plain data (JSON-serialisable rulesets plus a table of rule metadata); the
-evaluator attaches the actions. Compiler rules that work around engine defects (see
+The output is plain data (:mod:`aigov.compile.rules`): JSON-serialisable rulesets, packed
+into shards by :mod:`aigov.compile.shards`, plus a table of rule metadata; the evaluator
+attaches the actions. Compiler rules that work around engine defects (see
 ../shared/durable-rules.md and the README) are marked "P<n>" below.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
+from aigov.compile.dnf import (
+    Aux,
+    Conjunction,
+    Item,
+    NegTest,
+    conj_aliases,
+    dnf,
+    expand,
+    list_join,
+    ordering_join,
+)
+from aigov.compile.rules import (
+    KEEP_RULE,
+    Atom,
+    CompiledPolicies,
+    Rule,
+    RuleMeta,
+    Shard,
+    gate_pattern,
+    root_rule,
+)
+from aigov.compile.shards import (
+    fact_fields,
+    pack,
+    support_closure,
+)
 from aigov.errors import InputError, Problem
-from aigov.policy.language import (
+from aigov.policy.ast import (
     TRUE,
     All,
-    AnyOf,
     AsOf,
     Bind,
+    Condition,
     Derivation,
     Not,
     Policy,
@@ -47,18 +70,13 @@ from aigov.policy.language import (
     Ref,
     Test,
 )
+from aigov.policy.operators import OPERATORS
 from aigov.policy.schema import ANY, STR, engine_field, engine_number
 
 KEY = STR  # the type of the internal joins on record keys
-GATE = "$gate"
 SUBJECT = "s_"  # the subject's pattern name in applicability and missing-field rules
 MEMBER = "$member"
 CAP = 1000  # matches handed to one action call (durable-rules ``cap``)
-# durable-rules fails at run time (error 303) when one fact satisfies more than 64 children of
-# one alpha node, and at compile time (error 108) past 256 rules on one alpha node; shards
-# keep well below both (P5/P6).
-MAX_ALPHA_FANOUT = 56
-MAX_RULES_PER_ALPHA = 200
 MAX_JOINED = 16  # facts one rule may join (error 304 at run time beyond it)
 
 
@@ -66,277 +84,10 @@ class CompileError(InputError):
     pass
 
 
-# ----------------------------------------------------------------------------- patterns
-
-
-@dataclass(eq=False)
-class Atom:
-    """One pattern of a rule: a fact of ``fact_type`` named ``name`` with ``tests``."""
-
-    name: str
-    fact_type: str
-    tests: list[Test] = field(default_factory=list)
-    negated: bool = False
-    alias: str | None = None  # the policy alias this pattern binds (None: internal)
-    literals: list[dict[str, Any]] = field(default_factory=list)  # raw engine expressions
-
-
-@dataclass
-class RuleMeta:
-    """What an action needs to know about the rule that fired."""
-
-    name: str
-    role: str  # applicable | missing | fail | review | derive | aux | reach-seed | reach-step
-    policy: str | None = None
-    subject: str | None = None  # subject alias
-    aliases: list[str] = field(default_factory=list)  # policy aliases bound (evidence order)
-    reach: dict[str, str] = field(default_factory=dict)  # alias -> reach pattern name
-    missing: str | None = None  # for role=missing: "alias.field"
-    absent: list[str] = field(default_factory=list)  # descriptions of absence conditions
-    produces: str | None = None  # derived fact type
-    fields: dict[str, tuple[str, str]] = field(
-        default_factory=dict
-    )  # derived field -> (pattern, field)
-    stratum: int = 0
-    used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
-    also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
-    seeds: list[str] = field(default_factory=list)  # reach-seed: the reach types it starts
-
-    def use(self, alias: str, fieldname: str) -> None:
-        """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""
-        fields = self.used_fields.setdefault(alias, [])
-        if fieldname not in fields:
-            fields.append(fieldname)
-
-
-@dataclass(eq=False)
-class Rule:
-    meta: RuleMeta
-    atoms: list[Atom]
-    gate: int | None  # stratum gate, None for ungated (monotonic) rules
-
-
-@dataclass
-class Shard:
-    name: str
-    ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
-    rules: dict[str, RuleMeta]
-    types: frozenset[str] = frozenset()  # fact types its rules read: the only ones it is sent
-    gates: tuple[int, ...] = ()  # the strata its rules wait for (the last always: $root)
-
-
-@dataclass
-class CompiledPolicies:
-    """Rulesets (sharded) and everything the evaluator needs besides them."""
-
-    policy_set: PolicySet
-    as_of: dt.date
-    shards: list[Shard]
-    strata: int
-    member_fields: set[tuple[str, str]]
-    digest: str
-    fact_fields: dict[str, frozenset[str]] = field(default_factory=dict)
-    # fact type -> [(engine field, pattern, computed field)]: regex tests the facts builder
-    # evaluates (see _regex)
-    regexes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
-
-    @property
-    def rule_count(self) -> int:
-        return sum(len(s.rules) for s in self.shards)
-
-
-# ----------------------------------------------------------------------------- DNF
-
-
-@dataclass(frozen=True)
-class NegTest:
-    test: Test
-
-
-@dataclass(frozen=True)
-class Aux:
-    """A negated sub-condition too large for one ``$not`` pattern."""
-
-    condition: Any
-    outer: tuple[str, ...]  # outer aliases it refers to
-
-
-def _aliases_in(node: Any) -> set[str]:
-    if isinstance(node, Test):
-        return {node.alias} | node.refs()
-    if isinstance(node, Bind):
-        inner = _aliases_in(node.where) - {node.alias}
-        return inner | ({node.origin} if node.origin else set())
-    if isinstance(node, All | AnyOf):
-        out: set[str] = set()
-        for item in node.items:
-            out |= _aliases_in(item)
-        return out
-    if isinstance(node, Not):
-        return _aliases_in(node.item)
-    return set()
-
-
-def _ordering_join(test: Test) -> bool:
-    return isinstance(test.value, Ref) and test.op in ("ne", "lt", "le", "gt", "ge")
-
-
 def _require(atom: Atom, fieldname: str) -> None:
     guard = {"$ex": {engine_field(fieldname): 1}}
     if guard not in atom.literals:
         atom.literals.append(guard)
-
-
-def _conj_aliases(conj: list[Any]) -> set[str]:
-    """Every alias a DNF conjunction refers to (including lineage origins)."""
-    out: set[str] = set()
-    for item in conj:
-        if isinstance(item, NegTest):
-            out |= _aliases_in(item.test)
-        elif isinstance(item, Aux):
-            out |= set(item.outer)
-        else:
-            out |= _aliases_in(item)
-    return out
-
-
-def _bound_in(node: Any) -> set[str]:
-    if isinstance(node, Bind):
-        return {node.alias}
-    if isinstance(node, All | AnyOf):
-        out: set[str] = set()
-        for item in node.items:
-            out |= _bound_in(item)
-        return out
-    if isinstance(node, Not):
-        return _bound_in(node.item)
-    return set()
-
-
-def _simple_negation(bind: Bind) -> bool:
-    """Can ``not exists bind`` be one ``$not`` pattern? Only plain positive tests, no
-    disjunction, no list join (that needs extra member patterns), no lineage."""
-    if bind.is_lineage:
-        return False
-    conjs = dnf(bind.where)
-    if len(conjs) != 1:
-        return False
-    return not any(
-        isinstance(item, NegTest)
-        or (item.op == "contains" and isinstance(item.value, Ref))
-        or _ordering_join(item)  # needs guards on the outer record: see Compiler.add_test
-        for item in conjs[0]
-    )
-
-
-def _product(parts: Iterable[list[list[Any]]]) -> list[list[Any]]:
-    """The conjunction of DNFs: every combination of one conjunction from each part."""
-    out: list[list[Any]] = [[]]
-    for conjs in parts:
-        out = [a + b for a in out for b in conjs]
-    return out
-
-
-def dnf(node: Any) -> list[list[Any]]:
-    """DNF of a condition or of a field-test tree (a bind's ``where``): a list of
-    conjunctions of Bind / Test / NegTest / Not(Bind) / Aux (of Test / NegTest for a
-    field-test tree)."""
-    if node is TRUE or (isinstance(node, All) and not node.items):
-        return [[]]
-    if isinstance(node, Test | NegTest | Bind):  # NegTest: a conjunction rebuilt by expand()
-        return [[node]]
-    if isinstance(node, All):
-        return _product(dnf(item) for item in node.items)
-    if isinstance(node, AnyOf):
-        return [conj for item in node.items for conj in dnf(item)]
-    if isinstance(node, Not):
-        return _negate(node.item)
-    raise TypeError(node)
-
-
-def _negate(node: Any) -> list[list[Any]]:
-    if isinstance(node, NegTest):
-        return [[node.test]]
-    if isinstance(node, Test):
-        if node.op == "exists":
-            return [[_flip(node, "missing")]]
-        if node.op == "missing":
-            return [[_flip(node, "exists")]]
-        return [[NegTest(node)]]
-    if isinstance(node, Not):
-        return dnf(node.item)
-    if isinstance(node, AnyOf):
-        return _product(_negate(item) for item in node.items)
-    if isinstance(node, All) and not _bound_in(node):
-        if not node.items:
-            return []
-        return [conj for item in node.items for conj in _negate(item)]
-    if isinstance(node, Bind) and _simple_negation(node):
-        return [[Not(node)]]
-    outer = tuple(sorted(_aliases_in(node) - _bound_in(node)))
-    return [[Aux(node, outer)]]
-
-
-def _flip(test: Test, op: str) -> Test:
-    return Test(test.alias, test.field, op, True, test.ftype, test.line)
-
-
-def _bind_variants(item: Any) -> list[Any]:
-    """A bind whose ``where`` is disjunctive as one bind per disjunct; anything else as is."""
-    if not isinstance(item, Bind):
-        return [item]
-    conjs = dnf(item.where)
-    if len(conjs) == 1:
-        return [item]
-    return [dataclasses.replace(item, where=All(tuple(c)) if c else TRUE) for c in conjs]
-
-
-# ----------------------------------------------------------------------------- compiler
-
-_COMPARISONS = {"eq": None, "ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
-
-
-def _comparison(op: str, fieldname: str, value: Any) -> dict[str, Any]:
-    engine_op = _COMPARISONS[op]
-    return {fieldname: value} if engine_op is None else {engine_op: {fieldname: value}}
-
-
-def _compare(op: str, fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
-    return [_comparison(op, fieldname, literal(test.value))]
-
-
-def _in(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
-    options = [{fieldname: literal(v)} for v in test.value]
-    # An $or placed before a join inside one $and disables the join, so pattern() puts
-    # disjunctions after joins.
-    return [options[0] if len(options) == 1 else {"$or": options}]
-
-
-def _regex(fieldname: str, test: Test, literal: Callable[[Any], Any]) -> list[Any]:
-    # durable-rules' own regex automata mis-match (".*retir.*" rejects "retired"), so the
-    # facts builder evaluates each pattern with Python's re and the rule tests the result.
-    return [{regex_field(fieldname, test.value): True}]
-
-
-def regex_field(fieldname: str, pattern: str) -> str:
-    """The computed field holding ``re.search(pattern, field)`` for a fact."""
-    digest = hashlib.sha1(f"{fieldname}\0{pattern}".encode()).hexdigest()[:12]
-    return f"re__{digest}"
-
-
-# How each policy operator becomes engine expressions on one fact (literal operands; joins
-# are comparisons, see Compiler.test_expr). Adding an operator: an entry here and one in
-# aigov.policy.language.OPERATORS.
-ENGINE_OPERATORS: dict[str, Callable[[str, Test, Callable[[Any], Any]], list[Any]]] = {
-    **{op: functools.partial(_compare, op) for op in _COMPARISONS},
-    "in": _in,
-    "not_in": lambda f, t, literal: [{"$neq": {f: literal(v)}} for v in t.value],
-    "regex": _regex,
-    "exists": lambda f, t, literal: [{"$ex": {f: 1}}],
-    "missing": lambda f, t, literal: [{"$nex": {f: 1}}],
-    "contains": lambda f, t, literal: [{"$iany": {f: {"$i": literal(t.value)}}}],
-}
-_SWAP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 
 class Compiler:
@@ -353,6 +104,9 @@ class Compiler:
     # -- values -------------------------------------------------------------------
 
     def literal(self, value: Any) -> Any:
+        """A literal operand in engine form (dates as day numbers; a tuple item by item)."""
+        if isinstance(value, tuple):
+            return tuple(self.literal(item) for item in value)
         if isinstance(value, AsOf):
             return self.as_of.toordinal() + value.days
         if isinstance(value, dt.date):
@@ -363,16 +117,17 @@ class Compiler:
         """(literal expressions, join expressions) for one positive test."""
         fieldname = engine_field(test.field)
         value = test.value
+        operator = OPERATORS[test.op]
         if isinstance(value, Ref):
-            if test.op == "contains":
-                raise AssertionError("contains-ref is compiled as a member pattern")
+            if list_join(test):
+                raise AssertionError("a list join is compiled as a member pattern")
             target = {names[value.alias]: engine_field(value.field)}
-            return [], [_comparison(test.op, fieldname, target)]
-        return ENGINE_OPERATORS[test.op](fieldname, test, self.literal), []
+            return [], operator.engine(fieldname, target)
+        return operator.engine(fieldname, self.literal(value)), []
 
     def pattern(self, atom: Atom, names: dict[str, str]) -> dict[str, Any]:
         """The engine expression: type first, then plain literal tests, then joins, then
-        disjunctions (order matters to durable-rules, see test_expr)."""
+        disjunctions (order matters to durable-rules, see ``_in`` in aigov.policy.operators)."""
         plain: list[Any] = [{"t": atom.fact_type}]
         ors: list[Any] = []
         for expr in atom.literals:
@@ -392,7 +147,7 @@ class Compiler:
     def new_name(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
 
-    def atoms_for(self, conj: list[Any], bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
+    def atoms_for(self, conj: Conjunction, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
         """Atoms for one conjunction; ``bound`` maps aliases already bound to their atom."""
         atoms: list[Atom] = []
         for item in conj:
@@ -421,7 +176,7 @@ class Compiler:
             self.add_test(bound[test.alias], test, bound)
             return
         meta.use(ref.alias, ref.field)
-        if test.op == "contains":
+        if list_join(test):
             self.member_atom(test, bound, atoms)
             return
         order = list(bound)
@@ -429,7 +184,7 @@ class Compiler:
             swapped = Test(
                 ref.alias,
                 ref.field,
-                _SWAP[test.op],
+                OPERATORS[test.op].mirror,
                 Ref(test.alias, test.field),
                 test.ftype,
                 test.line,
@@ -444,7 +199,7 @@ class Compiler:
         both patterns also require their field to exist - the comparison would be false
         anyway, so this changes no result."""
         atom.tests.append(test)
-        if _ordering_join(test):
+        if ordering_join(test):
             _require(atom, test.field)
             ref: Ref = test.value
             if ref.field != "id":
@@ -464,7 +219,7 @@ class Compiler:
 
     def bind_atoms(self, bind: Bind, bound: dict[str, Atom], meta: RuleMeta) -> list[Atom]:
         conjs = dnf(bind.where)
-        if len(conjs) != 1:  # only reached through dnf() splitting, see expand_binds
+        if len(conjs) != 1:  # only reached through dnf() splitting, see expand
             raise AssertionError("bind with disjunctive where must be expanded first")
         atoms: list[Atom] = []
         if bind.is_lineage:
@@ -491,7 +246,7 @@ class Compiler:
         """not(x.f op v): no fact that is x (same key) satisfies the test. A negated list
         join (``not x.list contains y.f``) needs a member pattern and a negated ordering join
         needs field guards, so both go through an auxiliary fact."""
-        if (test.op == "contains" and isinstance(test.value, Ref)) or _ordering_join(test):
+        if list_join(test) or ordering_join(test):
             outer = tuple(sorted({test.alias, test.value.alias}))
             return self.aux_atom(Aux(test, outer), bound, meta)
         kind = bound[test.alias].fact_type
@@ -515,7 +270,7 @@ class Compiler:
         """not(C) for a complex C: derive ``$aux`` facts for C, then ``$not`` on them."""
         aux_type = f"$aux{next(self.counter)}"
         fields = {f"a_{alias}": alias for alias in aux.outer}
-        for conj in self.expand(dnf(aux.condition)):
+        for conj in expand(dnf(aux.condition)):
             rule_meta = RuleMeta(self.new_name("x"), "aux", produces=aux_type)
             rebound: dict[str, Atom] = {}
             atoms: list[Atom] = []
@@ -573,18 +328,10 @@ class Compiler:
             self.producers.setdefault(meta.produces, []).append(rule)
         return rule
 
-    def expand(self, conjs: list[list[Any]]) -> list[list[Any]]:
-        """Split binds whose ``where`` is disjunctive into one conjunction per disjunct."""
-        return [
-            variant
-            for conj in conjs
-            for variant in _product([[option] for option in _bind_variants(item)] for item in conj)
-        ]
-
     def subject_atoms(
         self,
         policy: Policy,
-        conj: list[Any],
+        conj: Conjunction,
         meta: RuleMeta,
         needs_model: bool,
         name: str | None = None,
@@ -608,7 +355,7 @@ class Compiler:
 
     def compile_policy(self, policy: Policy) -> None:
         subject_conjs = dnf(policy.subject.where)
-        plans: list[tuple[str, Any]] = [("applicable", TRUE)]
+        plans: list[tuple[str, Condition]] = [("applicable", TRUE)]
         for ref in policy.requires:
             missing = Test(ref.alias, ref.field, "missing", True, ANY, 0)
             plans.append((f"missing:{ref}", missing))
@@ -627,7 +374,7 @@ class Compiler:
             else set()
         )
         for role, condition in plans:
-            conjs = self.expand(dnf(condition))
+            conjs = expand(dnf(condition))
             if len(conjs) * len(subject_conjs) > 64:
                 self.problems.append(
                     Problem(
@@ -652,7 +399,7 @@ class Compiler:
                         subject=canonical or policy.subject.alias,
                         missing=role.split(":", 1)[1] if ":" in role else None,
                     )
-                    needs_model = "model" in _conj_aliases(conj)
+                    needs_model = "model" in conj_aliases(conj)
                     atoms, bound = self.subject_atoms(
                         policy, subject_conj, meta, needs_model, canonical
                     )
@@ -663,7 +410,7 @@ class Compiler:
                     self.add_rule(meta, atoms)
 
     def compile_derivation(self, derivation: Derivation) -> None:
-        for conj in self.expand(dnf(derivation.when)):
+        for conj in expand(dnf(derivation.when)):
             meta = RuleMeta(self.new_name("d"), "derive", produces=derivation.id)
             model = Atom("model", "model", alias="model", literals=[{"partition_root": True}])
             bound: dict[str, Atom] = {"model": model}
@@ -710,7 +457,7 @@ class Compiler:
         return top
 
 
-def _absent_text(item: Any) -> str | None:
+def _absent_text(item: Item) -> str | None:
     """The absence description the compiler records for a DNF item, if any."""
     if isinstance(item, Aux):
         return describe_condition(item.condition)
@@ -726,7 +473,7 @@ def describe_absent(bind: Bind) -> str:
     return f"no {bind.kind}" + (f" with {', '.join(tests)}" if tests else "")
 
 
-def describe_condition(node: Any) -> str:
+def describe_condition(node: Condition) -> str:
     if isinstance(node, Bind):
         if node.is_lineage:
             tests = [t.describe() for conj in dnf(node.where) for t in conj if isinstance(t, Test)]
@@ -752,155 +499,11 @@ def _expr_for(compiler: Compiler, rule: Rule) -> dict[str, Any]:
     if rule.gate is not None:
         # P7: negation is order-dependent; the gate fact, asserted after all base facts and
         # derivations, must be the first pattern.
-        patterns.append({"g_": {"$and": [{"t": GATE}, {"stratum": rule.gate}]}})
+        patterns.append(gate_pattern(rule.gate))
     patterns += [compiler.pattern(atom, names) for atom in rule.atoms]
     # dist 0: two patterns may match the same fact (plain logic semantics; durable-rules'
     # default of 1 would also stop a negated test on a bound fact from ever matching it).
     return {"all": patterns, "cap": CAP, "dist": 0}
-
-
-def _is_join(node: Any) -> bool:
-    """Does this engine test compare with another pattern's field (``{field: {alias: f}}``)?"""
-    if isinstance(node, list):
-        return any(_is_join(item) for item in node)
-    if not isinstance(node, dict):
-        return False
-    for key, value in node.items():
-        if (
-            not key.startswith("$")
-            and isinstance(value, dict)
-            and value
-            and all(not k.startswith("$") and isinstance(v, str) for k, v in value.items())
-        ):
-            return True
-        if _is_join(value):
-            return True
-    return False
-
-
-# One test of an alpha chain: (key, field). ``key`` is the test's canonical JSON - identical
-# literal tests at the same place share a node - or None for a join test, which never shares
-# one. ``field`` is set for an equality test of one field with a scalar value: such tests on
-# one field are mutually exclusive (a fact has one value there).
-ChainTest = tuple[str | None, str | None]
-Chain = tuple[ChainTest, ...]
-
-
-def _chain_test(test: Any) -> ChainTest:
-    if _is_join(test):
-        return None, None
-    fieldname = None
-    if isinstance(test, dict) and len(test) == 1:
-        ((name, value),) = test.items()
-        if not name.startswith("$") and not isinstance(value, dict | list | tuple):
-            fieldname = name
-    return json.dumps(test, sort_keys=True), fieldname
-
-
-def alpha_chains(rule: dict[str, Any]) -> tuple[Chain, ...]:
-    """The alpha chains of one engine rule (one per pattern: its tests, in order); computed
-    once per rule, then added to as many :class:`AlphaLoad` as the packer tries."""
-    chains = []
-    for pattern in rule["all"]:
-        ((_alias, expr),) = pattern.items()
-        chains.append(tuple(_chain_test(test) for test in expr.get("$and", [expr])))
-    return tuple(chains)
-
-
-class _AlphaNode:
-    __slots__ = ("children", "ends", "field", "need")
-
-    def __init__(self, fieldname: str | None) -> None:
-        self.children: dict[Any, _AlphaNode] = {}
-        self.field = fieldname  # see ChainTest
-        self.ends = 0  # patterns of rules that end here
-        self.need: int | None = None  # the stack this subtree needs (None: not computed)
-
-
-class AlphaLoad:
-    """An estimate of the alpha network durable-rules builds for a set of rules: each pattern
-    is a chain of its tests in order; identical literal tests at the same place share a node,
-    join tests never do. It gives the two numbers the engine's limits are about: the peak of
-    its alpha stack for one fact, and the most rules ending on one node.
-
-    Rules are added one at a time; inside :meth:`trial` additions are undone afterwards, so a
-    packer can ask whether more rules would fit without rebuilding the network."""
-
-    def __init__(self) -> None:
-        self.root = _AlphaNode(None)
-        self.ends = 0
-        self._unique = itertools.count()
-        self._undo: list[tuple[_AlphaNode, Any]] | None = None
-
-    def add(self, chains: tuple[Chain, ...]) -> None:
-        """Add one rule, given as its :func:`alpha_chains`."""
-        for chain in chains:
-            node = self.root
-            node.need = None
-            for key, fieldname in chain:
-                if key is None:
-                    key = ("join", next(self._unique))
-                child = node.children.get(key)
-                if child is None:
-                    child = node.children[key] = _AlphaNode(fieldname)
-                    self._log(node, key)
-                child.need = None
-                self._log(child, "")
-                node = child
-            node.ends += 1
-            self._log(node, None)
-            self.ends = max(self.ends, node.ends)
-
-    def _log(self, node: _AlphaNode, change: Any) -> None:
-        # change: a child key created under node | "" (node's need cleared) | None (an end)
-        if self._undo is not None:
-            self._undo.append((node, change))
-
-    @contextlib.contextmanager
-    def trial(self) -> Iterator[AlphaLoad]:
-        """Rules added inside the ``with`` block are taken out again at its end."""
-        if self._undo is not None:
-            raise RuntimeError("trials do not nest")
-        ends, self._undo = self.ends, []
-        try:
-            yield self
-        finally:
-            for node, change in reversed(self._undo):
-                node.need = None  # every node on a changed path: computed during the trial
-                if change is None:
-                    node.ends -= 1
-                elif change:
-                    del node.children[change]
-            self.root.need = None
-            self.ends, self._undo = ends, None
-
-    def widest(self) -> int:
-        """The peak of the engine's alpha stack for one fact, worst case. durable-rules walks
-        the alpha network depth first with a 64-entry stack (error 303 past it): a node
-        pushes every child the fact satisfies, then the last pushed is expanded while its
-        siblings wait. Equality tests on one field are mutually exclusive (a fact has one
-        ``t``); everything else (joins, ranges, existence tests) is assumed to match. Only
-        the paths changed since the last call are recomputed."""
-
-        def need(node: _AlphaNode) -> int:
-            if node.need is not None:
-                return node.need
-            by_field: dict[str, int] = {}
-            needs: list[int] = []
-            for child in node.children.values():
-                child_need = need(child)
-                if child.field is not None:
-                    by_field[child.field] = max(by_field.get(child.field, 0), child_need)
-                else:
-                    needs.append(child_need)
-            needs += by_field.values()
-            node.need = max(len(needs), len(needs) - 1 + max(needs)) if needs else 0
-            return node.need
-
-        return need(self.root) + 1
-
-    def fits(self) -> bool:
-        return self.widest() <= MAX_ALPHA_FANOUT and self.ends <= MAX_RULES_PER_ALPHA
 
 
 def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
@@ -937,7 +540,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         raise CompileError(compiler.problems, "policies cannot be compiled")
     # Support rules (derivations, reach, aux) are shared; every shard gets the ones its
     # policies need, so each shard evaluates independently.
-    needs = _support_closure(compiler)
+    needs = support_closure(compiler.producers)
     exprs = {id(rule): _expr_for(compiler, rule) for rule in compiler.rules}
     # One engine rule for identical applicability / missing-field rules of several policies.
     seen: dict[str, Rule] = {}
@@ -955,56 +558,33 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
             else:
                 first.meta.also.append(rule.meta)
         policy_rules[policy_id] = kept
-    # Pack policies into as few rulesets as the engine's limits allow, placing each where
-    # the derivations it needs already are (a shard recomputes every derivation it holds,
-    # so spreading them costs time on every model). Policies with the most support rules
-    # are placed first; a policy too large for one ruleset is placed rule by rule.
-    units = [rules for rules in policy_rules.values() if rules]
-    units.sort(key=lambda rules: -len(_deps_of(rules, needs)))
-    packer = _Packer(exprs)
-    for rules in units:
-        wanted = list(dict.fromkeys(rules + _deps_of(rules, needs)))
-        if packer.place(wanted):
-            continue
-        if len(rules) > 1 and not packer.fits(wanted):
-            for rule in rules:
-                single = list(dict.fromkeys([rule, *_deps_of([rule], needs)]))
-                if not packer.place(single):
-                    packer.open(single)
-        else:
-            packer.open(wanted)
+    packed = pack([rules for rules in policy_rules.values() if rules], needs, exprs)
     out: list[Shard] = []
     digest = hashlib.sha256()
-    for index, rules in enumerate(packer.shards or [[]]):
+    for index, rules in enumerate(packed or [[]]):
         ruleset: dict[str, Any] = {}
         metas: dict[str, RuleMeta] = {}
         for rule in rules:
             ruleset[rule.meta.name] = exprs[id(rule)]
             metas[rule.meta.name] = rule.meta
-        # Fires once per session at the last gate: proves the partition's facts reached the
-        # engine (a fact it cannot parse is dropped without an error, so the root model must
-        # be seen), and guarantees an action ran before delete_state (P3).
-        ruleset["$root"] = {
-            "all": [
-                {"g_": {"$and": [{"t": GATE}, {"stratum": strata}]}},
-                {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
-            ]
-        }
-        ruleset["$keep"] = _FIXED_RULES["$keep"]
+        ruleset["$root"] = root_rule(strata)
+        ruleset["$keep"] = KEEP_RULE
         name = f"shard{index}"
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
         shard = Shard(name, ruleset, metas)
         shard.types = frozenset(fact_fields([shard]))
         shard.gates = tuple(sorted({r.gate for r in rules if r.gate is not None} | {strata}))
         out.append(shard)
+    # Tests the facts builder evaluates itself (regex): (engine field, operand, result field)
     regexes: dict[str, set[tuple[str, str, str]]] = {}
     for rule in compiler.rules:
         for atom in rule.atoms:
             for test in atom.tests:
-                if test.op == "regex":
-                    name = engine_field(test.field)
+                computed_field = OPERATORS[test.op].computed_field
+                if computed_field is not None:
+                    name, pattern = engine_field(test.field), str(test.value)
                     regexes.setdefault(atom.fact_type, set()).add(
-                        (name, test.value, regex_field(name, test.value))
+                        (name, pattern, computed_field(name, pattern))
                     )
     return CompiledPolicies(
         policy_set,
@@ -1016,157 +596,3 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         fact_fields(out),
         {kind: sorted(specs) for kind, specs in regexes.items()},
     )
-
-
-def _pattern_type(expr: Any) -> str | None:
-    if isinstance(expr, dict):
-        if isinstance(expr.get("t"), str):
-            return expr["t"]
-        for part in expr.get("$and", []):
-            found = _pattern_type(part)
-            if found:
-                return found
-    return None
-
-
-def _fields_in(expr: Any, names: dict[str, str], out: dict[str, set[str]], own: str) -> None:
-    """Collect the fields an engine expression reads, on its own fact and on joined ones."""
-    if isinstance(expr, list):
-        for item in expr:
-            _fields_in(item, names, out, own)
-        return
-    if not isinstance(expr, dict):
-        return
-    for key, value in expr.items():
-        if key.startswith("$"):
-            _fields_in(value, names, out, own)
-            continue
-        out.setdefault(own, set()).add(key)
-        if isinstance(value, dict):
-            for other, other_field in value.items():
-                if other in names and isinstance(other_field, str):
-                    out.setdefault(names[other], set()).add(other_field)
-
-
-def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
-    """For each fact type any rule reads, the engine fields the rules (and their actions)
-    read: the facts builder asserts nothing else."""
-    out: dict[str, set[str]] = {"model": {"partition_root"}}
-    for shard in shards:
-        for name, rule in shard.ruleset.items():
-            names: dict[str, str] = {}
-            for pattern in rule["all"]:
-                ((alias, expr),) = pattern.items()
-                fact_type = _pattern_type(expr)
-                if fact_type:
-                    names[alias.removesuffix("$not")] = fact_type
-            for pattern in rule["all"]:
-                ((alias, expr),) = pattern.items()
-                own = names.get(alias.removesuffix("$not"))
-                if own:
-                    _fields_in(expr, names, out, own)
-            meta = shard.rules.get(name)
-            if meta is None:
-                continue
-            for pattern, fieldname in meta.fields.values():
-                if pattern in names:
-                    out.setdefault(names[pattern], set()).add(fieldname)
-            if meta.role == "reach-step":
-                out.setdefault("lineage", set()).update({"parent", "child", "key"})
-    return {t: frozenset(f) for t, f in out.items() if not t.startswith("$reach")}
-
-
-# In every ruleset: the catch-all that stores facts no rule matches (P3.3), and the shape of
-# the $root sentinel (its stratum differs per policy set; the estimate does not care).
-_FIXED_RULES: dict[str, dict[str, Any]] = {
-    "$keep": {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]},
-    "$root": {
-        "all": [
-            {"g_": {"$and": [{"t": GATE}, {"stratum": 0}]}},
-            {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
-        ]
-    },
-}
-
-
-_FIXED_CHAINS = [alpha_chains(rule) for rule in _FIXED_RULES.values()]
-
-
-class _Packer:
-    """Packs rules into shards within the engine's limits. Each rule's alpha chains are
-    computed once and each shard keeps its :class:`AlphaLoad`, so trying a shard costs only
-    the rules that would be added to it."""
-
-    def __init__(self, exprs: dict[int, dict[str, Any]]) -> None:
-        self.chains = {key: alpha_chains(expr) for key, expr in exprs.items()}
-        self.shards: list[list[Rule]] = []
-        self._members: list[set[int]] = []  # id() of the rules of each shard
-        self._loads: list[AlphaLoad] = []
-
-    def _load(self, rules: list[Rule]) -> AlphaLoad:
-        load = AlphaLoad()
-        for chains in [*_FIXED_CHAINS, *(self.chains[id(rule)] for rule in rules)]:
-            load.add(chains)
-        return load
-
-    def fits(self, rules: list[Rule]) -> bool:
-        """Would ``rules`` fit in one shard of their own?"""
-        return self._load(rules).fits()
-
-    def open(self, rules: list[Rule]) -> None:
-        """Start a new shard with ``rules``."""
-        self.shards.append(rules)
-        self._members.append({id(rule) for rule in rules})
-        self._loads.append(self._load(rules))
-
-    def place(self, wanted: list[Rule]) -> bool:
-        """Add ``wanted`` to the shard where it fits and needs the fewest new support rules."""
-        options = []
-        for index, (members, load) in enumerate(zip(self._members, self._loads, strict=True)):
-            added = [rule for rule in wanted if id(rule) not in members]
-            with load.trial():
-                for rule in added:
-                    load.add(self.chains[id(rule)])
-                fits = load.fits()
-            if fits:
-                options.append((sum(1 for r in added if r.meta.policy is None), index, added))
-        if not options:
-            return False
-        _cost, index, added = min(options, key=lambda option: option[:2])
-        self.shards[index] += added
-        for rule in added:
-            self._members[index].add(id(rule))
-            self._loads[index].add(self.chains[id(rule)])
-        return True
-
-
-def _support_closure(compiler: Compiler) -> dict[str, list[Rule]]:
-    """For each derived type, every support rule needed to produce it (transitively)."""
-    needs: dict[str, list[Rule]] = {}
-    for fact_type in compiler.producers:
-        seen: list[Rule] = []
-        stack = [fact_type]
-        visited: set[str] = set()
-        while stack:
-            current = stack.pop()
-            if current in visited:
-                continue
-            visited.add(current)
-            for rule in compiler.producers.get(current, []):
-                if rule not in seen:
-                    seen.append(rule)
-                for atom in rule.atoms:
-                    if atom.fact_type in compiler.producers:
-                        stack.append(atom.fact_type)
-        needs[fact_type] = seen
-    return needs
-
-
-def _deps_of(rules: list[Rule], needs: dict[str, list[Rule]]) -> list[Rule]:
-    out: list[Rule] = []
-    for rule in rules:
-        for atom in rule.atoms:
-            for dep in needs.get(atom.fact_type, []):
-                if dep not in out:
-                    out.append(dep)
-    return out

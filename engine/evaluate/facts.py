@@ -8,7 +8,7 @@ deployments, approvals and waivers. Partitions are loaded in chunks straight fro
 database, so memory does not grow with the registry.
 
 Facts are plain dicts: ``t`` is the fact type, ``key`` the record id (joins never touch the
-engine's ``id`` field, see durable-rules pitfall P1), nested fields are flattened with
+engine's ``id`` field, see P1 in docs/engine-notes.md), nested fields are flattened with
 ``__``, dates become day ordinals (so the engine compares numbers), and null values and
 empty lists are dropped (a missing field is what ``missing`` tests for).
 """
@@ -37,10 +37,9 @@ from aigov.policy.schema import (
 from aigov.registry.interchange import record_to_data
 from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
 from aigov.registry.records import KINDS, RecordBase
-from aigov.registry.store import DATASET_LINK_FIELDS, dataset_links, table_of
+from aigov.registry.store import DATASET_LINK_FIELDS, chunked, dataset_links, table_of
 from aigov.results.waivers import waiver_expired
 
-CHUNK = 250
 _ORDER = {kind: index for index, kind in enumerate(KINDS)}
 
 
@@ -128,12 +127,6 @@ class _Loaded:
         self.evidence: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
 
 
-def _in_chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
-    items = sorted(set(ids))
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 _CLOSURE_SQL = """
 WITH RECURSIVE edges(child, parent) AS (
     SELECT child, parent FROM lineage
@@ -184,7 +177,7 @@ class PartitionLoader:
         query = sa.select(table.c.id).order_by(table.c.id)
         if only is not None:
             found: list[str] = []
-            for chunk in _in_chunks(only):
+            for chunk in chunked(sorted(set(only)), 500):
                 found += self.conn.execute(query.where(table.c.id.in_(chunk))).scalars().all()
             return sorted(found)
         return list(self.conn.execute(query).scalars())
@@ -192,7 +185,7 @@ class PartitionLoader:
     def _fetch(self, loaded: _Loaded, kind: str, column: str, values: Iterable[str]) -> list[str]:
         table = table_of(kind)
         ids: list[str] = []
-        for chunk in _in_chunks(values):
+        for chunk in chunked(sorted(set(values)), 500):
             rows = self.conn.execute(sa.select(table).where(table.c[column].in_(chunk))).all()
             links = dataset_links(self.conn, [r.id for r in rows]) if kind == "dataset" else {}
             for row in rows:
@@ -205,7 +198,7 @@ class PartitionLoader:
         """Partitions for ``roots`` (in that order); ``extra`` adds hypothetical deployments."""
         loaded = _Loaded()
         closure_query = sa.text(_CLOSURE_SQL).bindparams(sa.bindparam("roots", expanding=True))
-        for chunk in _in_chunks(roots):
+        for chunk in chunked(sorted(set(roots)), 500):
             for root, node in self.conn.execute(closure_query, {"roots": chunk}):
                 loaded.closure[root].add(node)
         nodes = set().union(*loaded.closure.values()) if loaded.closure else set()

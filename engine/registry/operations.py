@@ -31,6 +31,7 @@ from aigov.registry.store import (
     records_where,
     table_of,
 )
+from aigov.results.records import RecordSummary, RecordView, Related
 
 
 class ImportReport(BaseModel):
@@ -182,12 +183,6 @@ def export_registry(registry: Registry) -> dict[str, list[RecordBase]]:
         return {kind: list(iter_records(conn, kind)) for kind in KINDS}
 
 
-class RecordSummary(BaseModel):
-    kind: str
-    id: str
-    label: str | None
-
-
 def _label(kind: str, record: RecordBase) -> str | None:
     field = KINDS[kind].label_field
     if field is None:
@@ -205,30 +200,6 @@ def list_records(registry: Registry, kinds: list[str] | None = None) -> list[Rec
             for kind in chosen
             for record in iter_records(conn, kind)
         ]
-
-
-class Related(BaseModel):
-    kind: str
-    id: str
-    label: str | None = None
-    relation: str | None = None
-    depth: int | None = None
-    via: str | None = None
-
-
-class RecordView(BaseModel):
-    """A record with everything that points to it or that it points to."""
-
-    kind: str
-    record: dict[str, Any]
-    ancestors: list[Related] = []
-    descendants: list[Related] = []
-    datasets: list[Related] = []
-    deployments: list[Related] = []
-    approvals: list[Related] = []
-    investigations: list[Related] = []
-    waivers: list[Related] = []
-    referenced_by: list[Related] = []
 
 
 def _walk(edges: dict[str, list[tuple[str, str]]], start: str) -> list[tuple[str, str, int, str]]:
@@ -356,33 +327,3 @@ def show_record(registry: Registry, record_id: str) -> RecordView:
     view.descendants = lineage(walked_down)
     view.datasets = [a for a in view.ancestors if a.kind == "dataset"]
     return view
-
-
-def render_record_text(view: RecordView) -> str:
-    """``aigov registry show`` as text: the record as YAML, then each non-empty relation."""
-    import yaml
-
-    lines = [f"{view.kind} {view.record['id']}"]
-    lines.append(yaml.safe_dump(view.record, sort_keys=False, allow_unicode=True).rstrip())
-    for title, items in (
-        ("lineage up (ancestors)", view.ancestors),
-        ("lineage down (descendants)", view.descendants),
-        ("datasets", view.datasets),
-        ("deployments", view.deployments),
-        ("approvals", view.approvals),
-        ("investigations", view.investigations),
-        ("waivers", view.waivers),
-        ("referenced by", view.referenced_by),
-    ):
-        if not items:
-            continue
-        lines.append(f"\n{title}:")
-        for item in items:
-            label = f" ({item.label})" if item.label and item.label != item.id else ""
-            how = ""
-            if item.relation:
-                depth = f", depth {item.depth}" if item.depth else ""
-                via = f" via {item.via}" if item.via and item.depth and item.depth > 1 else ""
-                how = f" [{item.relation}{depth}]{via}"
-            lines.append(f"  {item.kind} {item.id}{label}{how}")
-    return "\n".join(lines)

@@ -13,27 +13,15 @@ the run recorder) read it back one record at a time; the others ask for the mate
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from aigov import __version__
-from aigov.compile.compiler import CompiledPolicies, compile_policies
-from aigov.evaluate.engine import (
-    PartitionResult,
-    compute_registry_digest,
-    evaluate_registry,
-    policy_catalogue,
-    resolve_models,
-    resolve_policies,
-)
-from aigov.policy.language import PolicySet
-from aigov.registry.store import Registry
 from aigov.results.findings import (
     OUTCOME_ORDER,
     AuditResult,
@@ -45,7 +33,6 @@ from aigov.results.findings import (
     PolicyInfo,
     RunInfo,
     WaiverInfo,
-    blocks,
 )
 from aigov.results.severity import Severity
 
@@ -108,6 +95,46 @@ def as_view(source: AuditResult | ResultView) -> ResultView:
     return MemoryView(source) if isinstance(source, AuditResult) else source
 
 
+class Totals:
+    """What an audit's partitions add up to beside the per-model lines: outcome counts, the
+    waivers, and the investigations merged across the models they touch."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Outcome, int] = {o: 0 for o in OUTCOME_ORDER}
+        self._waivers: dict[str, WaiverInfo] = {}
+        self._investigations: dict[str, InvestigationInfo] = {}
+
+    def add(
+        self,
+        outcomes: Iterable[Outcome],
+        waivers: Iterable[WaiverInfo],
+        investigations: Iterable[InvestigationInfo],
+    ) -> None:
+        for outcome in outcomes:
+            self.counts[outcome] += 1
+        for waiver in waivers:
+            self._waivers[waiver.id] = waiver
+        for inv in investigations:
+            known = self._investigations.setdefault(
+                inv.id, inv.model_copy(update={"models": [], "hosted_models": []})
+            )
+            known.models += inv.models
+            known.hosted_models += inv.hosted_models
+
+    @property
+    def waivers(self) -> list[WaiverInfo]:
+        return [self._waivers[k] for k in sorted(self._waivers)]
+
+    @property
+    def investigations(self) -> list[InvestigationInfo]:
+        return [
+            inv.model_copy(
+                update={"models": sorted(inv.models), "hosted_models": sorted(inv.hosted_models)}
+            )
+            for _key, inv in sorted(self._investigations.items())
+        ]
+
+
 @dataclass
 class SpoolEntry:
     """One model's result, serialised where it was computed (a worker process)."""
@@ -116,25 +143,11 @@ class SpoolEntry:
     model_name: str
     model_line: str
     finding_lines: list[str]
-    outcomes: Counter[Outcome]
+    outcomes: list[Outcome]
     by_severity: Counter[tuple[Outcome, Severity]]
     blocking: int
     waivers: list[WaiverInfo]
     investigations: list[InvestigationInfo]
-
-
-def spool_entry(result: PartitionResult, fail_on: Severity) -> SpoolEntry:
-    return SpoolEntry(
-        model_id=result.model.id,
-        model_name=result.model.name,
-        model_line=result.model.model_dump_json(),
-        finding_lines=[f.model_dump_json() for f in result.findings],
-        outcomes=Counter(result.outcomes.values()),
-        by_severity=Counter((f.outcome, f.severity) for f in result.findings),
-        blocking=sum(1 for f in result.findings if blocks(f, fail_on)),
-        waivers=result.waivers,
-        investigations=result.investigations,
-    )
 
 
 class ResultSpool:
@@ -142,8 +155,11 @@ class ResultSpool:
 
     def __init__(
         self,
-        compiled: CompiledPolicies,
+        *,
+        as_of: dt.date,
         fail_on: Severity,
+        policy_digest: str,
+        policies: list[PolicyInfo],
         registry_digest: str | None = None,
         directory: Path | None = None,
     ):
@@ -152,15 +168,13 @@ class ResultSpool:
         self._models: IO[str] = open(self._dir / "models.jsonl", "w+", encoding="utf-8")  # noqa: SIM115
         self._findings: IO[str] = open(self._dir / "findings.jsonl", "w+", encoding="utf-8")  # noqa: SIM115
         self.tool_version = __version__
-        self.as_of = compiled.as_of
+        self.as_of = as_of
         self.fail_on = fail_on
-        self.policy_digest = compiled.policy_set.digest
+        self.policy_digest = policy_digest
         self.registry_digest = registry_digest
         self.run: RunInfo | None = None
-        self.counts: dict[Outcome, int] = {o: 0 for o in OUTCOME_ORDER}
-        self.policies = policy_catalogue(compiled.policy_set)
-        self._waivers: dict[str, WaiverInfo] = {}
-        self._investigations: dict[str, InvestigationInfo] = {}
+        self.totals = Totals()
+        self.policies = policies
         self.changes: list[DiffEntry] | None = None
         self.since: str | None = None
         self.model_count = 0
@@ -184,16 +198,7 @@ class ResultSpool:
         self.by_severity.update(entry.by_severity)
         if entry.blocking:
             self.blocked.append((entry.model_id, entry.model_name, entry.blocking))
-        for outcome, n in entry.outcomes.items():
-            self.counts[outcome] += n
-        for waiver in entry.waivers:
-            self._waivers[waiver.id] = waiver
-        for inv in entry.investigations:
-            known = self._investigations.setdefault(
-                inv.id, inv.model_copy(update={"models": [], "hosted_models": []})
-            )
-            known.models += inv.models
-            known.hosted_models += inv.hosted_models
+        self.totals.add(entry.outcomes, entry.waivers, entry.investigations)
 
     def extend(self, entries: Iterable[SpoolEntry]) -> ResultSpool:
         for entry in entries:
@@ -210,23 +215,16 @@ class ResultSpool:
         )
 
     @property
+    def counts(self) -> dict[Outcome, int]:
+        return self.totals.counts
+
+    @property
     def waivers(self) -> list[WaiverInfo]:
-        return [self._waivers[k] for k in sorted(self._waivers)]
+        return self.totals.waivers
 
     @property
     def investigations(self) -> list[InvestigationInfo]:
-        out = []
-        for key in sorted(self._investigations):
-            inv = self._investigations[key]
-            out.append(
-                inv.model_copy(
-                    update={
-                        "models": sorted(inv.models),
-                        "hosted_models": sorted(inv.hosted_models),
-                    }
-                )
-            )
-        return out
+        return self.totals.investigations
 
     def _lines(self, handle: IO[str]) -> Iterator[str]:
         handle.flush()
@@ -282,39 +280,3 @@ class ResultSpool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def audit_to_spool(
-    registry: Registry,
-    policies: PolicySet | Iterable[str | Path] | None = None,
-    as_of: dt.date | None = None,
-    models: list[str] | None = None,
-    *,
-    fail_on: Severity | str = Severity.high,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    directory: Path | None = None,
-) -> ResultSpool:
-    """Like :func:`aigov.evaluate.engine.audit`, with the result spooled to disk (memory stays
-    flat with the registry's size). Close the spool when done."""
-    fail_on = Severity(fail_on)
-    compiled = compile_policies(resolve_policies(policies), as_of or dt.date.today())
-    digest = compute_registry_digest(registry)
-    ids = resolve_models(registry, models)
-    spool = ResultSpool(compiled, fail_on, digest, directory)
-    try:
-        spool.extend(
-            evaluate_registry(
-                registry,
-                compiled,
-                ids,
-                fail_on,
-                workers=workers,
-                progress=progress,
-                transform=functools.partial(spool_entry, fail_on=fail_on),
-            )
-        )
-    except BaseException:
-        spool.close()
-        raise
-    return spool

@@ -1,0 +1,205 @@
+"""``aigov audit`` and ``aigov report``: audit the registry, render recorded runs as reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aigov.cli.options import (
+    _format_choice,
+    _policy_paths,
+    _print_diff,
+    as_of_option,
+    db_option,
+    fail_on_option,
+    policies_option,
+    report_formats,
+    write_output,
+)
+
+
+def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """Pair each --format with the -o given in the same position; the rest go to stdout."""
+    chosen = list(formats) or ["text"]
+    if len(outputs) > len(chosen):
+        raise click.UsageError("more -o/--output than --format options")
+    pairs = [(fmt, outputs[i] if i < len(outputs) else None) for i, fmt in enumerate(chosen)]
+    if sum(1 for _, out in pairs if out in (None, "-")) > 1:
+        raise click.UsageError("only one format can go to stdout; give each other one an -o")
+    return pairs
+
+
+@click.command()
+@db_option
+@policies_option
+@as_of_option
+@fail_on_option
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="ID",
+    help="Audit only this model (repeatable). Default: every model.",
+)
+@click.option(
+    "--fail-on-indeterminate",
+    is_flag=True,
+    help="Exit 3 when a finding at/above --fail-on is indeterminate (a required "
+    "fact is missing) and nothing fails.",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=_format_choice(),
+    metavar="FORMAT",
+    help="Output format, repeatable: " + ", ".join(report_formats()) + " (default: text).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="Write the format given in the same position to PATH (repeatable).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the number of CPUs).",
+)
+@click.option("--no-record", is_flag=True, help="Do not store this run in the run history.")
+@click.option(
+    "--since",
+    "since",
+    metavar="RUN",
+    help="Print only what changed since RUN (id, prefix or latest); exit 1 only for "
+    "new or regressed findings at/above --fail-on.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or run notices on stderr.")
+def audit(
+    db: str | None,
+    policy_paths: tuple[Path, ...],
+    as_of: Any,
+    fail_on: str,
+    models: tuple[str, ...],
+    fail_on_indeterminate: bool,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    workers: int | None,
+    no_record: bool,
+    since: str | None,
+    quiet: bool,
+) -> None:
+    """Audit the registry (or --model ...) against every policy.
+
+    Prints a summary (outcomes by severity and family, blocked models) and the findings.
+    Exit 0 pass, 1 findings at/above --fail-on, 2 error, 3 indeterminate (with
+    --fail-on-indeterminate)."""
+    import datetime as dt
+
+    from aigov.api.runs import load_run, record_run
+    from aigov.console import Progress
+    from aigov.evaluate.pipeline import audit_to_spool, resolve_models
+    from aigov.registry.store import open_registry
+    from aigov.results.decisions import audit_exit_code
+    from aigov.results.diff import diff_results
+    from aigov.results.severity import Severity
+
+    pairs = _outputs(formats, outputs)
+    started = dt.datetime.now(dt.UTC)
+    with open_registry(db) as registry:
+        baseline = load_run(registry, since) if since else None
+        total = len(resolve_models(registry, list(models) or None))
+        progress = Progress("auditing models", total, enabled=not quiet)
+        try:
+            spool = audit_to_spool(
+                registry,
+                _policy_paths(policy_paths),
+                as_of,
+                list(models) or None,
+                fail_on=fail_on,
+                workers=workers or os.cpu_count() or 1,
+                progress=progress.advance,
+            )
+        finally:
+            progress.close()
+        with spool:
+            if not no_record:
+                run = record_run(registry, spool, started, list(models) or None)
+                if not quiet:
+                    click.echo(f"recorded run {run.id}", err=True)
+            diff = diff_results(baseline, spool) if baseline is not None else None
+            if diff is not None:
+                spool.changes, spool.since = diff.entries, diff.before
+            if diff is not None and all(fmt == "text" for fmt, _ in pairs):
+                _print_diff(diff, "text")
+            else:
+                for fmt, output in pairs:
+                    write_report(fmt, spool, output)
+            code = audit_exit_code(
+                spool, Severity(fail_on), fail_on_indeterminate=fail_on_indeterminate, diff=diff
+            )
+    sys.exit(code)
+
+
+def write_report(fmt: str, view: Any, output: str | None) -> None:
+    """Write one report format; JSON and text stream from the view, the others render the
+    materialised result."""
+    from aigov.reports import RENDERERS
+
+    renderer = RENDERERS[fmt]
+    if output and output != "-":
+        with open(output, "w", encoding="utf-8") as handle:
+            renderer.write(view, handle)
+    else:
+        renderer.write(view, sys.stdout)
+
+
+@click.command()
+@db_option
+@click.argument("target", metavar="RUN|schema")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=_format_choice(),
+    metavar="FORMAT",
+    help="Report format (repeatable, paired with -o): " + ", ".join(report_formats()) + ".",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="Write the format given in the same position to PATH.",
+)
+def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple[str, ...]) -> None:
+    """Render recorded run RUN (id, prefix, latest, latest~N) as reports, or print the JSON
+    report's schema with 'aigov report schema'.
+
+    \b
+    aigov report latest --format html -o report.html --format sarif -o report.sarif
+    """
+    if target == "schema":
+        from aigov.results.json_stream import result_schema_text
+
+        click.echo(result_schema_text(), nl=False)
+        return
+    from aigov.api.runs import load_run
+    from aigov.registry.store import open_registry
+    from aigov.reports import render
+
+    if not formats:
+        raise click.UsageError("give at least one --format")
+    pairs = _outputs(formats, outputs)
+    with open_registry(db) as registry:
+        result = load_run(registry, target)
+    for fmt, output in pairs:
+        write_output(render(fmt, result), output)

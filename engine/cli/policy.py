@@ -1,0 +1,120 @@
+"""``aigov policy``: list, validate and test policies."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aigov.cli.options import _policy_paths, as_of_option, format_option, policies_option
+from aigov.exit_codes import EXIT_FINDINGS, EXIT_OK
+
+
+@click.group()
+def policy() -> None:
+    """List, validate and test policies."""
+
+
+@policy.command("list")
+@policies_option
+@format_option("table", "json")
+def policy_list(policy_paths: tuple[Path, ...], fmt: str) -> None:
+    """List the policies (id, severity, family, title, reference)."""
+    from aigov.console import table
+    from aigov.evaluate.outcomes import policy_catalogue
+    from aigov.policy.loader import load_policies
+
+    catalogue = policy_catalogue(load_policies(_policy_paths(policy_paths)))
+    if fmt == "json":
+        click.echo(json.dumps([p.model_dump(mode="json") for p in catalogue], indent=2))
+        return
+    rows = [
+        (
+            p.id,
+            p.severity.value,
+            p.family.value,
+            p.title,
+            (p.references[0].get("section") or p.references[0]["title"]) if p.references else "",
+        )
+        for p in catalogue
+    ]
+    click.echo(table(["ID", "SEVERITY", "FAMILY", "TITLE", "REFERENCE"], rows))
+
+
+@policy.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@as_of_option
+def policy_validate(paths: tuple[Path, ...], as_of: Any) -> None:
+    """Validate policies (default: the shipped library) and compile them for the engine.
+
+    Every problem is reported with file:line, policy id and field; exit 2 if any."""
+    import datetime as dt
+
+    from aigov.compile.compiler import compile_policies
+    from aigov.policy.loader import load_policies
+
+    policy_set = load_policies(list(paths) or None)
+    compiled = compile_policies(policy_set, as_of or dt.date.today())
+    click.echo(
+        f"{len(policy_set.policies)} policies and {len(policy_set.derivations)} derivations "
+        f"are valid ({compiled.rule_count} engine rules in {len(compiled.shards)} rulesets)"
+    )
+
+
+@policy.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--require-tests",
+    is_flag=True,
+    help="Fail unless every policy has a failing and a passing case.",
+)
+@format_option("text", "json")
+def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
+    """Run policy tests (*.test.yaml next to the policies).
+
+    Exit 0 when every case passes, 1 when a case fails (or, with --require-tests, a policy
+    lacks cases, or no case ran at all), 2 for invalid policies or tests."""
+    from aigov.api.policy_tests import run_policy_tests
+
+    report = run_policy_tests(list(paths) or None, require_tests=require_tests)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "cases": [
+                        {
+                            "file": r.file,
+                            "line": r.line,
+                            "name": r.name,
+                            "ok": r.ok,
+                            "failures": r.failures,
+                        }
+                        for r in report.results
+                    ],
+                    "coverage": {k: sorted(v) for k, v in sorted(report.coverage.items())},
+                    "missing_tests": report.missing_tests,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for result in report.results:
+            mark = "ok  " if result.ok else "FAIL"
+            click.echo(f"{mark} {result.file}:{result.line} {result.name}")
+            for failure in result.failures:
+                click.echo(f"       {failure}")
+        passed = sum(r.ok for r in report.results)
+        click.echo(f"\n{passed} of {len(report.results)} cases passed")
+        if not report.results:
+            click.echo("no test case ran: a run that tests nothing fails", err=True)
+        if report.missing_tests:
+            click.echo(
+                "policies without both a failing and a passing case: "
+                + ", ".join(report.missing_tests),
+                err=True,
+            )
+    sys.exit(EXIT_OK if report.ok else EXIT_FINDINGS)

@@ -1,0 +1,133 @@
+"""``aigov init`` and ``aigov registry``: create, import, export and inspect the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from aigov.cli.options import LazyHelpOption, db_option, format_option, record_kinds, write_output
+
+
+@click.command()
+@db_option
+def init(db: str | None) -> None:
+    """Create an empty registry database (default: ./aigov.db)."""
+    from aigov.registry.store import open_registry
+
+    with open_registry(db, create=True) as registry:
+        click.echo(f"initialised registry {registry.display_url}")
+
+
+@click.group()
+def registry() -> None:
+    """Import, export and inspect model-registry records."""
+
+
+@registry.command("import")
+@db_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and report changes without writing.")
+@format_option("text", "json")
+def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt: str) -> None:
+    """Import registry files (YAML/JSON; directories recursively), atomically.
+
+    All files are validated first; any error (reported with file:line, record and field)
+    imports nothing. Re-importing unchanged records changes nothing. --dry-run reports what
+    would change (against an empty registry when the database does not exist yet).
+    """
+    from aigov.errors import MissingDatabaseError
+    from aigov.registry.operations import import_paths
+    from aigov.registry.store import open_registry
+
+    try:
+        reg = open_registry(db, create=not dry_run)
+    except MissingDatabaseError:
+        if not dry_run:
+            raise
+        # Nothing to compare with yet: validate against an empty registry, create no file.
+        reg = open_registry("sqlite://", create=True)
+        click.echo("no registry database yet: validating against an empty registry", err=True)
+    with reg:
+        report = import_paths(reg, list(paths), dry_run=dry_run)
+    if fmt == "json":
+        click.echo(report.model_dump_json(indent=2))
+        return
+    verb = "would import" if dry_run else "imported"
+    created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "none"
+    updated = ", ".join(f"{n} {k}" for k, n in report.updated.items()) or "none"
+    click.echo(
+        f"{verb} {report.records} records from {report.files} files: "
+        f"{report.changes} changes (created: {created}; updated: {updated}; "
+        f"unchanged: {report.unchanged})"
+    )
+
+
+@registry.command("export")
+@db_option
+@format_option("yaml", "json")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+def registry_export(db: str | None, fmt: str, output: str | None) -> None:
+    """Export the whole registry as one registry file (re-importable)."""
+    from aigov.registry.interchange import dump_registry
+    from aigov.registry.operations import export_registry
+    from aigov.registry.store import open_registry
+
+    with open_registry(db) as reg:
+        write_output(dump_registry(export_registry(reg), fmt), output)
+
+
+@registry.command("list")
+@db_option
+@click.option(
+    "--kind",
+    "kinds",
+    cls=LazyHelpOption,
+    multiple=True,
+    metavar="KIND",
+    help_text=lambda: f"Only this kind (repeatable): {', '.join(record_kinds())}.",
+)
+@format_option("table", "json")
+def registry_list(db: str | None, kinds: tuple[str, ...], fmt: str) -> None:
+    """List records (kind, id, name)."""
+    from aigov.console import table
+    from aigov.registry.operations import list_records
+    from aigov.registry.records import KINDS
+    from aigov.registry.store import open_registry
+
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown kind {unknown[0]!r} (choose from {', '.join(KINDS)})", param_hint="--kind"
+        )
+    with open_registry(db) as reg:
+        rows = list_records(reg, list(kinds) or None)
+    if fmt == "json":
+        click.echo(json.dumps([r.model_dump() for r in rows], indent=2, ensure_ascii=False))
+    else:
+        click.echo(table(["KIND", "ID", "NAME"], [(r.kind, r.id, r.label) for r in rows]))
+
+
+@registry.command("show")
+@db_option
+@click.argument("record_id", metavar="ID")
+@format_option("text", "json")
+def registry_show(db: str | None, record_id: str, fmt: str) -> None:
+    """Show a record and its relations: lineage up and down, datasets, deployments,
+    approvals, investigations and waivers."""
+    from aigov.registry.operations import show_record
+    from aigov.registry.store import open_registry
+    from aigov.reports.records import render_record_text
+
+    with open_registry(db) as reg:
+        view = show_record(reg, record_id)
+    click.echo(view.model_dump_json(indent=2) if fmt == "json" else render_record_text(view))
+
+
+@registry.command("schema")
+def registry_schema() -> None:
+    """Print the JSON Schema of registry files."""
+    from aigov.registry.interchange import registry_json_schema
+
+    click.echo(json.dumps(registry_json_schema(), indent=2, sort_keys=True))

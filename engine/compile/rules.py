@@ -1,0 +1,115 @@
+"""The compiler's output: rules, their metadata, shards, and the fixed engine patterns.
+
+The compiler (:mod:`aigov.compile.compiler`) builds these, the shard packer
+(:mod:`aigov.compile.shards`) groups them, and the evaluator runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from aigov.policy.ast import PolicySet, Test
+
+GATE = "$gate"  # the fact type of stratum gates (P7)
+
+
+@dataclass(eq=False)
+class Atom:
+    """One pattern of a rule: a fact of ``fact_type`` named ``name`` with ``tests``."""
+
+    name: str
+    fact_type: str
+    tests: list[Test] = field(default_factory=list)
+    negated: bool = False
+    alias: str | None = None  # the policy alias this pattern binds (None: internal)
+    literals: list[dict[str, Any]] = field(default_factory=list)  # raw engine expressions
+
+
+@dataclass
+class RuleMeta:
+    """What an action needs to know about the rule that fired."""
+
+    name: str
+    role: str  # applicable | missing | fail | review | derive | aux | reach-seed | reach-step
+    policy: str | None = None
+    subject: str | None = None  # subject alias
+    aliases: list[str] = field(default_factory=list)  # policy aliases bound (evidence order)
+    reach: dict[str, str] = field(default_factory=dict)  # alias -> reach pattern name
+    missing: str | None = None  # for role=missing: "alias.field"
+    absent: list[str] = field(default_factory=list)  # descriptions of absence conditions
+    produces: str | None = None  # derived fact type
+    fields: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # derived field -> (pattern, field)
+    stratum: int = 0
+    used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
+    also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
+    seeds: list[str] = field(default_factory=list)  # reach-seed: the reach types it starts
+
+    def use(self, alias: str, fieldname: str) -> None:
+        """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""
+        fields = self.used_fields.setdefault(alias, [])
+        if fieldname not in fields:
+            fields.append(fieldname)
+
+
+@dataclass(eq=False)
+class Rule:
+    meta: RuleMeta
+    atoms: list[Atom]
+    gate: int | None  # stratum gate, None for ungated (monotonic) rules
+
+
+@dataclass
+class Shard:
+    name: str
+    ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
+    rules: dict[str, RuleMeta]
+    types: frozenset[str] = frozenset()  # fact types its rules read: the only ones it is sent
+    gates: tuple[int, ...] = ()  # the strata its rules wait for (the last always: $root)
+
+
+@dataclass
+class CompiledPolicies:
+    """Rulesets (sharded) and everything the evaluator needs besides them."""
+
+    policy_set: PolicySet
+    as_of: dt.date
+    shards: list[Shard]
+    strata: int
+    member_fields: set[tuple[str, str]]
+    digest: str
+    fact_fields: dict[str, frozenset[str]] = field(default_factory=dict)
+    # fact type -> [(engine field, pattern, computed field)]: regex tests the facts builder
+    # evaluates (see aigov.policy.operators.regex_field)
+    regexes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(s.rules) for s in self.shards)
+
+
+# ----------------------------------------------------------------------------- fixed rules
+
+
+def gate_pattern(stratum: int) -> dict[str, Any]:
+    """The gate fact of ``stratum``: the first pattern of every gated rule (P7)."""
+    return {"g_": {"$and": [{"t": GATE}, {"stratum": stratum}]}}
+
+
+def root_rule(stratum: int) -> dict[str, Any]:
+    """Fires once per session at the last gate: proves the partition's facts reached the
+    engine (a fact it cannot parse is dropped without an error, so the root model must be
+    seen), and guarantees an action ran before delete_state (P3)."""
+    return {
+        "all": [
+            gate_pattern(stratum),
+            {"m": {"$and": [{"t": "model"}, {"partition_root": True}]}},
+        ]
+    }
+
+
+# In every ruleset: the catch-all that stores facts no rule matches (P3.3).
+KEEP_RULE: dict[str, Any] = {"all": [{"x_": {"$ex": {"t": 1}}}, {"y_": {"t": "$never$"}}]}
