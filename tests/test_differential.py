@@ -25,10 +25,12 @@ import pytest
 import yaml
 
 from aigov.compile.compiler import compile_policies
-from aigov.evaluate.engine import PartitionEvaluator, iter_partitions, resolve_models
 from aigov.evaluate.facts import PartitionLoader
-from aigov.policy.language import TRUE, All, AnyOf, AsOf, Bind, Not, Ref, load_policies
-from aigov.policy.language import Test as FieldTest
+from aigov.evaluate.outcomes import PartitionEvaluator
+from aigov.evaluate.pipeline import iter_partitions, resolve_models
+from aigov.policy.ast import TRUE, All, AnyOf, AsOf, Bind, Not, Ref
+from aigov.policy.ast import Test as FieldTest
+from aigov.policy.loader import load_policies
 from aigov.policy.schema import engine_field
 from aigov.registry.operations import import_paths
 from aigov.registry.store import open_registry

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from aigov.shipped import shipped
-from conftest import invoke_cli
+from aigov_testing.cli import invoke_cli
 
 EXPECTED = Path(__file__).parent / "expected" / "example-audit-2025-06-01.json"
 

@@ -17,8 +17,9 @@ import yaml
 
 from aigov.compile.compiler import compile_policies
 from aigov.errors import InputError
-from aigov.evaluate.engine import PartitionEvaluator, audit, iter_partitions, resolve_models
-from aigov.policy.language import load_policies
+from aigov.evaluate.outcomes import PartitionEvaluator
+from aigov.evaluate.pipeline import audit, iter_partitions, resolve_models
+from aigov.policy.loader import load_policies
 from aigov.registry.operations import import_paths
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome
@@ -953,7 +954,8 @@ def test_ordering_joins_with_a_missing_field(evaluate, closed_at: str | None) ->
 
 
 def test_explain_of_a_failed_policy_with_review_if_shows_only_what_held(tmp_path: Path) -> None:
-    from aigov.api.explain import explain, render_text
+    from aigov.api.explain import explain
+    from aigov.reports.explain import render_text
 
     pdir = tmp_path / "p"
     pdir.mkdir()

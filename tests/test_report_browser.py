@@ -21,15 +21,10 @@ import pytest
 
 from aigov.reports import render
 from aigov.results.findings import AuditResult
-from conftest import (
-    ARTIFACTS,
-    XSS_FLAG,
-    XSS_IMG,
-    XSS_SCRIPT,
-    audit_to_files,
-    require_in_ci,
-    synthetic_result,
-)
+from aigov_testing.env import require_in_ci
+from aigov_testing.markup import XSS_FLAG, XSS_IMG, XSS_SCRIPT
+from aigov_testing.reports import audit_to_files
+from aigov_testing.results import ARTIFACTS, synthetic_result
 
 pytestmark = pytest.mark.browser
 

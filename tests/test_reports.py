@@ -1,6 +1,6 @@
 """Report renderers: html, json, sarif, junit and markdown, each a function of an AuditResult.
 
-The renderers are tested on synthetic results (conftest's :func:`synthetic_result`, any
+The renderers are tested on synthetic results (:func:`aigov_testing.results.synthetic_result`, any
 number of models, optionally with hostile strings), so these tests do not depend on the
 shipped policy library; the CLI tests at the end run a real audit of a small registry and
 policy set written to tmp_path (conftest's :func:`audit_to_files`).
@@ -26,14 +26,9 @@ from aigov.reports import RENDERERS, render
 from aigov.reports.markdown import escape as md_escape
 from aigov.results.findings import AuditResult, Outcome
 from aigov.results.severity import Family
-from conftest import (
-    ARTIFACTS,
-    HOSTILE,
-    POLICY,
-    XSS_SCRIPT,
-    audit_to_files,
-    synthetic_result,
-)
+from aigov_testing.markup import HOSTILE, XSS_SCRIPT
+from aigov_testing.reports import audit_to_files
+from aigov_testing.results import ARTIFACTS, POLICY, synthetic_result
 
 REPO = Path(__file__).resolve().parent.parent
 # The official OASIS SARIF 2.1.0 schema (Errata 01, "id":
@@ -92,7 +87,7 @@ def test_two_renders_are_byte_identical(fmt: str, small: AuditResult) -> None:
 
 
 def test_json_validates_against_its_schema_and_is_stable(small: AuditResult) -> None:
-    from aigov.reports.json_report import schema
+    from aigov.results.json_stream import result_schema as schema
 
     text = render("json", small)
     jsonschema.Draft202012Validator.check_schema(schema())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aigov.evaluate.engine import PARTITION_CHUNK
+from aigov.evaluate.pipeline import PARTITION_CHUNK
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = 2 * PARTITION_CHUNK + 50

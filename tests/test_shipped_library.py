@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from conftest import CLEAN_ENV, invoke_cli
+from aigov_testing.cli import invoke_cli
+from aigov_testing.env import CLEAN_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
