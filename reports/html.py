@@ -62,7 +62,7 @@ CLOSED_INVESTIGATION = "closed"  # statuses closed_* are closed; reported/open a
 
 
 def _asset(name: str) -> str:
-    text = resources.files("reports").joinpath("templates", name).read_text(encoding="utf-8")
+    text = resources.files("aigov.reports").joinpath("templates", name).read_text(encoding="utf-8")
     lowered = text.lower()
     if "</script" in lowered or "</style" in lowered or "<!--" in lowered:
         raise ValueError(f"templates/{name} must not contain '</script', '</style' or '<!--'")
@@ -77,7 +77,7 @@ def csp_hash(text: str) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("aigov.reports", "templates"),
         autoescape=True,  # every {{ }} is HTML-escaped; data is never marked safe
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

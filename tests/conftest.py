@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ from aigov_testing.registry_data import (
     load_bench_generator,
     write_registry_file,
 )
+
+# `python -m pytest` puts the repository root on sys.path, which would make the folders engine/
+# and reports/ importable as top-level packages: code that wrongly names them (instead of
+# aigov and aigov.reports) would pass here and fail installed. Tests see what users see.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
+assert "reports" not in sys.modules and "engine" not in sys.modules
 
 
 @pytest.fixture(autouse=True)

@@ -90,10 +90,12 @@ def test_yaml_syntax_errors(write_registry, text: str, line: int, message: str) 
 def test_json_syntax_error_has_its_line(write_registry) -> None:
     path = write_registry("bad.json", text='{\n  "providers": [\n    {"id": "p1",}\n  ]\n}\n')
     [problem] = problems_in(path)
-    assert (problem.line, problem.message) == (
-        3,
+    assert problem.line == 3
+    # Python 3.13's json module words the same error differently
+    assert problem.message in (
         "invalid JSON: Expecting property name enclosed in double quotes",
-    )
+        "invalid JSON: Illegal trailing comma before end of object",
+    ), problem.message
 
 
 def test_json_validation_errors_have_their_lines(write_registry) -> None:

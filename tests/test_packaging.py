@@ -81,9 +81,11 @@ def test_the_installed_wheel_works_from_another_directory(wheel: Path, tmp_path:
     assert where["reports"].startswith(str(target / "aigov" / "reports"))
     assert where["policies"].startswith(str(target / "aigov" / "_shipped"))
     assert not where["engine"] and not where["top_reports"]
-    cli = run(sys.executable, "-S", "-m", "aigov", "policy", "list", cwd=elsewhere, env=env)
-    assert cli.returncode == 0, cli.stderr
-    assert "TOS-001" in cli.stdout
+    # the shipped policies, example registry and report templates, all from the wheel
+    demo = run(sys.executable, "-S", "-m", "aigov", "demo", "-o", "r.html", cwd=elsewhere, env=env)
+    assert demo.returncode == 0, demo.stderr
+    assert "DENY" in demo.stdout
+    assert (elsewhere / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_the_editable_install_imports_as_the_wheel_does(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from aigov.cli.options import (
-    _format_choice,
     _policy_paths,
     _print_diff,
     as_of_option,
@@ -18,6 +17,7 @@ from aigov.cli.options import (
     fail_on_option,
     policies_option,
     report_formats,
+    report_options,
     write_output,
 )
 
@@ -51,22 +51,7 @@ def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[s
     help="Exit 3 when a finding at/above --fail-on is indeterminate (a required "
     "fact is missing) and nothing fails.",
 )
-@click.option(
-    "--format",
-    "formats",
-    multiple=True,
-    type=_format_choice(),
-    metavar="FORMAT",
-    help="Output format, repeatable: " + ", ".join(report_formats()) + " (default: text).",
-)
-@click.option(
-    "-o",
-    "--output",
-    "outputs",
-    multiple=True,
-    metavar="PATH",
-    help="Write the format given in the same position to PATH (repeatable).",
-)
+@report_options("Output format, repeatable: " + ", ".join(report_formats()) + " (default: text).")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -164,22 +149,7 @@ def write_report(fmt: str, view: Any, output: str | None) -> None:
 @click.command()
 @db_option
 @click.argument("target", metavar="RUN|schema")
-@click.option(
-    "--format",
-    "formats",
-    multiple=True,
-    type=_format_choice(),
-    metavar="FORMAT",
-    help="Report format (repeatable, paired with -o): " + ", ".join(report_formats()) + ".",
-)
-@click.option(
-    "-o",
-    "--output",
-    "outputs",
-    multiple=True,
-    metavar="PATH",
-    help="Write the format given in the same position to PATH.",
-)
+@report_options("Report format (repeatable, paired with -o): " + ", ".join(report_formats()) + ".")
 def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple[str, ...]) -> None:
     """Render recorded run RUN (id, prefix, latest, latest~N) as reports, or print the JSON
     report's schema with 'aigov report schema'.

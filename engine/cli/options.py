@@ -52,7 +52,7 @@ class LazyChoice(click.Choice):
         self.case_sensitive = case_sensitive
 
     @functools.cached_property
-    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # lazy: click's is a plain attribute
         return tuple(self._load_choices())
 
 
@@ -158,6 +158,30 @@ def _policy_paths(paths: tuple[Path, ...]) -> list[Path] | None:
 
 def _format_choice() -> click.Choice:
     return click.Choice(report_formats())
+
+
+def report_options(format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format FORMAT`` (repeatable) and ``-o PATH``, paired with it by position."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option(
+            "-o",
+            "--output",
+            "outputs",
+            multiple=True,
+            metavar="PATH",
+            help="Write the format given in the same position to PATH (repeatable).",
+        )(func)
+        return click.option(
+            "--format",
+            "formats",
+            multiple=True,
+            type=_format_choice(),
+            metavar="FORMAT",
+            help=format_help,
+        )(func)
+
+    return decorate
 
 
 def _print_diff(diff: Any, fmt: str) -> None:
