@@ -8,7 +8,9 @@ from aigov.results.findings import Change
 
 def render_diff_text(diff: RunDiff) -> str:
     """Counts per kind of change, then every finding that changed."""
-    counts = {change: len(diff.of(change)) for change in Change if change != Change.persisting}
+    counts: dict[Change, int] = {
+        change: len(diff.of(change)) for change in Change if change != Change.persisting
+    }
     counts[Change.persisting] = len(diff.of(Change.persisting))
     lines = [
         f"changes from {diff.before or '?'} to {diff.after or 'this audit'}: "

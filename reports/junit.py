@@ -191,8 +191,8 @@ def junit_tree(result: AuditResult) -> ET.Element:
         suites.append(suite)
         for key in totals:
             totals[key] += counts[key]
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key, total in totals.items():
+        root.set(key, str(total))
     root.set("time", "0")
     root.extend(suites)
     return root

@@ -11,6 +11,7 @@ import datetime as dt
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from aigov.api.gate import gate, proposed_deployment
 from aigov.evaluate.pipeline import audit, resolve_policies
@@ -20,12 +21,25 @@ from aigov.results.decisions import GateDecision
 from aigov.results.findings import AuditResult
 from aigov.shipped import shipped
 
+
+class _SeedDeployment(TypedDict):
+    """The arguments of :func:`proposed_deployment` for the demo's gate decision."""
+
+    model: str
+    platform: str
+    region: str
+    environment: str
+    exposure: str
+    guardrails: list[str]
+    approval: str
+
+
 # The example registry tells the story as it stood in mid-2025 (its approvals and waivers
 # are dated accordingly), so the demo evaluates as of that date.
 DEMO_AS_OF = dt.date(2025, 6, 1)
 # The deployment as the catalogue would propose it: with the content filter its approval
 # requires, under that approval.
-SEED_DEPLOYMENT = {
+SEED_DEPLOYMENT: _SeedDeployment = {
     "model": "deepseek-r1",
     "platform": "azure-ai-foundry",
     "region": "eastus",
@@ -50,6 +64,6 @@ def run_demo(as_of: dt.date = DEMO_AS_OF) -> DemoResult:
         with open_registry(url, create=True) as registry:
             imported = import_paths(registry, [shipped("examples")])
             result = audit(registry, policies, as_of, workers=1, registry_digest=True)
-            deployment = proposed_deployment(**SEED_DEPLOYMENT)  # type: ignore[arg-type]
+            deployment = proposed_deployment(**SEED_DEPLOYMENT)
             decision = gate(registry, deployment, policies, as_of=as_of)
     return DemoResult(imported, result, decision)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from aigov.errors import NotFoundError
 from aigov.registry.run_tables import AuditRun, RunFinding
-from aigov.registry.store import Registry
+from aigov.registry.store import Registry, sa_table
 from aigov.results.findings import (
     AuditResult,
     RunInfo,
@@ -68,10 +68,10 @@ def record_run(
     ):
         write_result(view, text)
     models = sum(1 for _ in view.model_lines())
-    table = RunFinding.__table__  # type: ignore[attr-defined]
+    table = sa_table(RunFinding)
     with registry.write() as conn:
         conn.execute(
-            sa.insert(AuditRun.__table__).values(  # type: ignore[attr-defined]
+            sa.insert(sa_table(AuditRun)).values(
                 id=run.id,
                 started_at=started_at,
                 as_of=view.as_of,
@@ -113,7 +113,7 @@ def record_run(
 
 
 def list_runs(registry: Registry) -> list[RunSummary]:
-    table = AuditRun.__table__  # type: ignore[attr-defined]
+    table = sa_table(AuditRun)
     columns = [c for c in table.c if c.name != "result"]
     with registry.read() as conn:
         rows = conn.execute(sa.select(*columns).order_by(table.c.started_at, table.c.id)).all()
@@ -137,7 +137,7 @@ def resolve_run_id(registry: Registry, ref: str) -> str:
 
 def load_run(registry: Registry, ref: str) -> AuditResult:
     run_id = resolve_run_id(registry, ref)
-    table = AuditRun.__table__  # type: ignore[attr-defined]
+    table = sa_table(AuditRun)
     with registry.read() as conn:
         blob = conn.execute(sa.select(table.c.result).where(table.c.id == run_id)).scalar_one()
     return AuditResult.model_validate_json(gzip.decompress(blob))

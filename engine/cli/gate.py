@@ -104,6 +104,7 @@ def gate(
         if deployment_file is not None:
             deployment = read_deployment(deployment_file)
         else:
+            assert model and platform and region  # the UsageError checks above
             deployment = proposed_deployment(
                 model, platform, region, environment, exposure, guardrails, approval
             )

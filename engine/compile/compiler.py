@@ -18,8 +18,8 @@ witness path. Each operator's engine form is in :mod:`aigov.policy.operators`.
 
 The output is plain data (:mod:`aigov.compile.rules`): JSON-serialisable rulesets, packed
 into shards by :mod:`aigov.compile.shards`, plus a table of rule metadata; the evaluator
-attaches the actions. Compiler rules that work around engine defects (see
-../shared/durable-rules.md and the README) are marked "P<n>" below.
+attaches the actions. Compiler rules that work around engine defects are marked
+"P<n>" (or "A<n>") below; docs/engine-notes.md describes each.
 """
 
 from __future__ import annotations
@@ -90,6 +90,13 @@ def _require(atom: Atom, fieldname: str) -> None:
         atom.literals.append(guard)
 
 
+def _lineage_origin(bind: Bind) -> str:
+    """The alias a lineage binding walks up from (the parser always sets it)."""
+    if bind.origin is None:  # pragma: no cover - parser.parse_bind gives every lineage one
+        raise TypeError(f"lineage binding {bind.alias!r} (line {bind.line}) has no origin")
+    return bind.origin
+
+
 class Compiler:
     def __init__(self, as_of: dt.date):
         self.as_of = as_of
@@ -158,6 +165,8 @@ class Compiler:
             elif isinstance(item, NegTest):
                 atoms.append(self.neg_test_atom(item.test, bound, meta))
             elif isinstance(item, Not):
+                if not isinstance(item.item, Bind):  # pragma: no cover - see dnf._negate
+                    raise TypeError(f"a DNF negation holds only a binding, got {item.item!r}")
                 atoms += self.negated_bind_atoms(item.item, meta)
             elif isinstance(item, Aux):
                 atoms.append(self.aux_atom(item, bound, meta))
@@ -181,10 +190,13 @@ class Compiler:
             return
         order = list(bound)
         if order.index(ref.alias) > order.index(test.alias):
+            mirror = OPERATORS[test.op].mirror
+            if mirror is None:  # pragma: no cover - the parser allows joins only with these
+                raise TypeError(f"operator {test.op!r} (line {test.line}) has no mirror")
             swapped = Test(
                 ref.alias,
                 ref.field,
-                OPERATORS[test.op].mirror,
+                mirror,
                 Ref(test.alias, test.field),
                 test.ftype,
                 test.line,
@@ -201,7 +213,8 @@ class Compiler:
         atom.tests.append(test)
         if ordering_join(test):
             _require(atom, test.field)
-            ref: Ref = test.value
+            ref = test.value
+            assert isinstance(ref, Ref)  # ordering_join holds only for joins
             if ref.field != "id":
                 _require(bound[ref.alias], ref.field)
 
@@ -212,7 +225,8 @@ class Compiler:
         fieldname = engine_field(test.field)
         self.member_fields.add((kind, fieldname))
         atom = Atom(self.new_name("m"), MEMBER, literals=[{"field": fieldname}])
-        ref: Ref = test.value
+        ref = test.value
+        assert isinstance(ref, Ref)  # only called for list joins (see list_join)
         atom.tests.append(Test("", "owner", "eq", Ref(test.alias, "id"), test.ftype, test.line))
         atom.tests.append(Test("", "value", "eq", ref, test.ftype, test.line))
         atoms.append(atom)
@@ -225,7 +239,8 @@ class Compiler:
         if bind.is_lineage:
             reach_type = self.reach_type(bind, bound)
             reach = Atom(self.new_name("r"), reach_type)
-            reach.tests.append(Test("", "origin", "eq", Ref(bind.origin, "id"), KEY, bind.line))
+            origin = _lineage_origin(bind)
+            reach.tests.append(Test("", "origin", "eq", Ref(origin, "id"), KEY, bind.line))
             if bind.min_depth:
                 reach.literals.append({"$gte": {"depth": bind.min_depth}})
             atoms.append(reach)
@@ -234,7 +249,7 @@ class Compiler:
         if bind.is_lineage:
             atom.tests.append(
                 Test(bind.alias, "id", "eq", Ref(atoms[0].name, "node"), KEY, bind.line)
-            )  # type: ignore[arg-type]
+            )
         bound[bind.alias] = atom
         atoms.append(atom)
         meta.aliases.append(bind.alias)
@@ -247,7 +262,9 @@ class Compiler:
         join (``not x.list contains y.f``) needs a member pattern and a negated ordering join
         needs field guards, so both go through an auxiliary fact."""
         if list_join(test) or ordering_join(test):
-            outer = tuple(sorted({test.alias, test.value.alias}))
+            ref = test.value
+            assert isinstance(ref, Ref)  # both kinds of test are joins
+            outer = tuple(sorted({test.alias, ref.alias}))
             return self.aux_atom(Aux(test, outer), bound, meta)
         kind = bound[test.alias].fact_type
         meta.use(test.alias, test.field)
@@ -262,6 +279,8 @@ class Compiler:
         atom = Atom(self.new_name("n"), bind.kind, negated=True)
         (conj,) = dnf(bind.where)
         for test in conj:
+            if not isinstance(test, Test):  # pragma: no cover - see dnf._simple_negation
+                raise TypeError(f"a simple negation holds only plain tests, got {test!r}")
             atom.tests.append(test)
         meta.absent.append(describe_absent(bind))
         return [atom]
@@ -291,9 +310,12 @@ class Compiler:
         return atom
 
     def reach_type(self, bind: Bind, bound: dict[str, Atom]) -> str:
-        origin_atom = bound[bind.origin]  # type: ignore[index]
-        seed = "root" if bind.origin == "model" else origin_atom.fact_type
-        key = (bind.via, seed)  # type: ignore[arg-type]
+        via, origin = bind.via, _lineage_origin(bind)
+        if via is None:  # pragma: no cover - only lineage bindings reach here
+            raise TypeError(f"binding {bind.alias!r} (line {bind.line}) is not a lineage binding")
+        origin_atom = bound[origin]
+        seed = "root" if origin == "model" else origin_atom.fact_type
+        key = (via, seed)
         if key in self.reach_types:
             return self.reach_types[key]
         digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:8]
@@ -313,7 +335,7 @@ class Compiler:
         step_reach = Atom("r", reach_type)
         edge = Atom("e", "lineage")
         edge.tests.append(Test("", "child", "eq", Ref("r", "node"), KEY, 0))
-        relations = [{"relation": r} for r in bind.via]  # type: ignore[union-attr]
+        relations = [{"relation": r} for r in via]
         edge.literals.append(relations[0] if len(relations) == 1 else {"$or": relations})
         step_meta = RuleMeta(self.new_name("x"), "reach-step", produces=reach_type)
         self.add_rule(step_meta, [step_reach, edge])

@@ -68,7 +68,7 @@ def _simple_negation(bind: Bind) -> bool:
     if len(conjs) != 1:
         return False
     return not any(
-        isinstance(item, NegTest)
+        not isinstance(item, Test)  # a where's DNF holds only Test / NegTest
         or list_join(item)
         or ordering_join(item)  # needs guards on the outer record: see Compiler.add_test
         for item in conjs[0]
@@ -133,7 +133,14 @@ def _bind_variants(item: Item) -> list[Item]:
     conjs = dnf(item.where)
     if len(conjs) == 1:
         return [item]
-    return [dataclasses.replace(item, where=All(tuple(c)) if c else TRUE) for c in conjs]
+    return [dataclasses.replace(item, where=_as_where(c)) for c in conjs]
+
+
+def _as_where(conj: Conjunction) -> Condition:
+    """One disjunct of a ``where`` as a ``where`` again (its items are Test / NegTest)."""
+    if not conj:
+        return TRUE
+    return All(tuple(conj))  # type: ignore[arg-type]  # NegTest is no Condition; dnf() reads it
 
 
 def expand(conjs: list[Conjunction]) -> list[Conjunction]:

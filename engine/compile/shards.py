@@ -102,9 +102,8 @@ class AlphaLoad:
         for chain in chains:
             node = self.root
             node.need = None
-            for key, fieldname in chain:
-                if key is None:
-                    key = ("join", next(self._unique))
+            for test_key, fieldname in chain:
+                key = ("join", next(self._unique)) if test_key is None else test_key
                 child = node.children.get(key)
                 if child is None:
                     child = node.children[key] = _AlphaNode(fieldname)

@@ -36,7 +36,7 @@ from aigov.policy.schema import (
 )
 from aigov.registry.interchange import record_to_data
 from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
-from aigov.registry.records import KINDS, RecordBase
+from aigov.registry.records import KINDS, DeploymentBase
 from aigov.registry.store import DATASET_LINK_FIELDS, chunked, dataset_links, table_of
 from aigov.results.waivers import waiver_expired
 
@@ -194,7 +194,7 @@ class PartitionLoader:
                 ids.append(row.id)
         return ids
 
-    def load(self, roots: list[str], extra: list[RecordBase] | None = None) -> list[Partition]:
+    def load(self, roots: list[str], extra: list[DeploymentBase] | None = None) -> list[Partition]:
         """Partitions for ``roots`` (in that order); ``extra`` adds hypothetical deployments."""
         loaded = _Loaded()
         closure_query = sa.text(_CLOSURE_SQL).bindparams(sa.bindparam("roots", expanding=True))
@@ -241,12 +241,12 @@ class PartitionLoader:
             loaded.deployments_by_model[loaded.records[dep][1]["model"]].append(dep)
         for appr in self._fetch(loaded, "approval", "model", roots):
             loaded.approvals_by_model[loaded.records[appr][1]["model"]].append(appr)
-        for record in extra or []:  # a proposed deployment replaces a stored one of that id
-            loaded.records[record.id] = ("deployment", record_to_data(record))
+        for proposed in extra or []:  # a proposed deployment replaces a stored one of that id
+            loaded.records[proposed.id] = ("deployment", record_to_data(proposed))
             for ids in loaded.deployments_by_model.values():
-                if record.id in ids:
-                    ids.remove(record.id)
-            loaded.deployments_by_model[record.model].append(record.id)  # type: ignore[attr-defined]
+                if proposed.id in ids:
+                    ids.remove(proposed.id)
+            loaded.deployments_by_model[proposed.model].append(proposed.id)
         waiver_subjects = set(roots)
         for root in roots:
             waiver_subjects.update(loaded.deployments_by_model[root])

@@ -182,14 +182,14 @@ class _Assembler:
             defaultdict(lambda: defaultdict(list))
         )
         for meta, match in events:
-            policy = meta.policy or ""
+            event_policy = meta.policy or ""
             subject = match[meta.subject or ""]["key"]
             if meta.role == "applicable":
-                applicable[policy].setdefault(subject, match)
+                applicable[event_policy].setdefault(subject, match)
             elif meta.role == "missing":
-                missing[policy][subject].append(meta.missing or "")
+                missing[event_policy][subject].append(meta.missing or "")
             else:
-                matches[(policy, subject)][meta.role].append((meta, match))
+                matches[(event_policy, subject)][meta.role].append((meta, match))
         findings: list[Finding] = []
         worst: dict[str, Outcome] = {}
         outcomes: dict[tuple[str, str], Outcome] = {}

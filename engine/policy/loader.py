@@ -144,23 +144,23 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
     for kind, document, base, item in entries:
         if kind != "policy":
             continue
-        doc, label = _validate(PolicyDoc, kind, item, document, base, problems)
-        if doc is None:
+        policy_doc, label = _validate(PolicyDoc, kind, item, document, base, problems)
+        if policy_doc is None:
             continue
         where = f"{document.file}:{document.line_of(base)}"
-        if doc.id in seen:
+        if policy_doc.id in seen:
             problems.append(
                 Problem(
                     document.file,
                     document.line_of((*base, "id")),
-                    f"duplicate policy id (first defined at {seen[doc.id]})",
+                    f"duplicate policy id (first defined at {seen[policy_doc.id]})",
                     record=label,
                     field="id",
                 )
             )
             continue
-        seen[doc.id] = where
-        policy = _check_policy(doc, document, base, label, types, problems)
+        seen[policy_doc.id] = where
+        policy = _check_policy(policy_doc, document, base, label, types, problems)
         if policy is not None:
             policies.append(policy)
 
@@ -204,7 +204,7 @@ def _check_policy(
         ctx.error(("subject", "as"), "a model subject is always named 'model'")
     if doc.subject.kind != "model" and subject_alias == "model":
         ctx.error(("subject", "as"), "'model' names the partition's model; choose another alias")
-    scope = {"model": "model", subject_alias: doc.subject.kind}
+    scope: dict[str, str] = {"model": "model", subject_alias: doc.subject.kind}
     subject_where = parse_where(ctx, ("subject", "where"), doc.subject.where, scope, subject_alias)
     if aliases(subject_where)[0] - {subject_alias}:
         ctx.error(("subject", "where"), "subject tests may only use the subject's own fields")

@@ -81,8 +81,8 @@ def _literal(ctx: Context, path: tuple[Any, ...], ftype: FieldType, value: Any, 
         ftype = ftype.item
     kind, enum = ftype.kind, ftype.enum
     if kind == "date":
-        if isinstance(value, str) and _AS_OF.match(value.strip()):
-            sign, amount, unit = _AS_OF.match(value.strip()).groups()  # type: ignore[union-attr]
+        if isinstance(value, str) and (as_of := _AS_OF.match(value.strip())):
+            sign, amount, unit = as_of.groups()
             days = int(amount or 0) * (7 if unit == "w" else 1) * (-1 if sign == "-" else 1)
             return AsOf(days)
         if isinstance(value, dt.datetime):

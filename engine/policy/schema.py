@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import types
 import typing
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -85,7 +86,9 @@ def _field_type(annotation: Any) -> FieldType:
     return ANY
 
 
-def _fields_of(model: type[BaseModel], skip: set[str] = frozenset()) -> dict[str, FieldType]:  # type: ignore[assignment]
+def _fields_of(
+    model: type[BaseModel], skip: AbstractSet[str] = frozenset()
+) -> dict[str, FieldType]:
     """Flattened field types (nested objects become ``outer.inner``)."""
     out: dict[str, FieldType] = {}
     for name, info in model.model_fields.items():

@@ -29,6 +29,7 @@ from aigov.registry.store import (
     iter_records,
     record_rows,
     records_where,
+    sa_table,
     table_of,
 )
 from aigov.results.records import RecordSummary, RecordView, Related
@@ -50,7 +51,7 @@ class ImportReport(BaseModel):
 
 
 def existing_kinds(conn: Connection) -> dict[str, str]:
-    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    table = sa_table(RegistryObject)
     return {row.id: row.kind for row in conn.execute(sa.select(table.c.id, table.c.kind))}
 
 
@@ -63,7 +64,7 @@ def record_digest(record: RecordBase) -> str:
 
 
 def _stored_digests(conn: Connection, ids: list[str]) -> dict[str, str]:
-    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    table = sa_table(RegistryObject)
     stored: dict[str, str] = {}
     for chunk in chunked(ids, 500):
         for row in conn.execute(sa.select(table.c.id, table.c.digest).where(table.c.id.in_(chunk))):
@@ -73,7 +74,7 @@ def _stored_digests(conn: Connection, ids: list[str]) -> dict[str, str]:
 
 def registry_digest(conn: Connection) -> str:
     """A digest of the registry's content, from the per-record digests kept at import."""
-    table = RegistryObject.__table__  # type: ignore[attr-defined]
+    table = sa_table(RegistryObject)
     digest = hashlib.sha256()
     query = sa.select(table.c.kind, table.c.id, table.c.digest).order_by(table.c.id)
     for kind, rid, record in conn.execute(query):
@@ -149,8 +150,8 @@ def import_loaded(
         if dry_run:
             conn.rollback()
             return report
-        objects = RegistryObject.__table__  # type: ignore[attr-defined]
-        link_table = DatasetLink.__table__  # type: ignore[attr-defined]
+        objects = sa_table(RegistryObject)
+        link_table = sa_table(DatasetLink)
         for chunk in chunked(new_objects, 5000):
             conn.execute(sa.insert(objects), chunk)
         if changed_digests:
@@ -230,8 +231,10 @@ def _lineage_graph(
     up: dict[str, list[tuple[str, str]]] = defaultdict(list)
     down: dict[str, list[tuple[str, str]]] = defaultdict(list)
     lineage = table_of("lineage")
-    links = DatasetLink.__table__  # type: ignore[attr-defined]
-    edges = conn.execute(sa.select(lineage.c.child, lineage.c.parent, lineage.c.relation)).all()
+    links = sa_table(DatasetLink)
+    edges = list(
+        conn.execute(sa.select(lineage.c.child, lineage.c.parent, lineage.c.relation)).all()
+    )
     edges += conn.execute(sa.select(links.c.dataset, links.c.target, links.c.relation)).all()
     for child, parent, relation in edges:
         up[child].append((parent, str(relation)))
@@ -242,7 +245,7 @@ def _lineage_graph(
 def _referencing(conn: Connection, kind: str, record_id: str) -> list[Related]:
     """Every record whose reference field names ``record_id``, by kind and id."""
     found: list[Related] = []
-    links = DatasetLink.__table__  # type: ignore[attr-defined]
+    links = sa_table(DatasetLink)
     for other_kind, spec in KINDS.items():
         for ref in spec.references:
             if kind not in ref.kinds:
@@ -269,7 +272,7 @@ def _referencing(conn: Connection, kind: str, record_id: str) -> list[Related]:
 def show_record(registry: Registry, record_id: str) -> RecordView:
     """The record and its relations. Reads the lineage graph's ids and only the records that
     are related, so it stays quick on a large registry."""
-    objects = RegistryObject.__table__  # type: ignore[attr-defined]
+    objects = sa_table(RegistryObject)
     with registry.read() as conn:
         kind = conn.execute(
             sa.select(objects.c.kind).where(objects.c.id == record_id)

@@ -243,7 +243,9 @@ class EvidenceItem(Nested):
 class RecordBase(SQLModel):
     """Fields every record carries."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=False)
+    # a dict literal, typed by SQLModel's own model_config (SQLModelConfig, which a pydantic
+    # ConfigDict is not); the same dict ConfigDict(...) would give
+    model_config = {"extra": "forbid", "validate_default": False}
 
     id: RecordId = Field(primary_key=True)
     source: Text | None = None

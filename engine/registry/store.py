@@ -21,7 +21,7 @@ from typing import Any
 import pydantic_core
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from aigov.errors import MissingDatabaseError, RegistryError
 from aigov.registry import run_tables  # noqa: F401  (registers the run-history tables)
@@ -135,8 +135,13 @@ def record_rows(kind: str, record: RecordBase) -> tuple[dict[str, Any], list[dic
     return row, links
 
 
+def sa_table(model: type[SQLModel]) -> sa.Table:
+    """The SQLAlchemy table of a SQLModel table class."""
+    return model.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at runtime
+
+
 def table_of(kind: str) -> sa.Table:
-    return TABLES[kind].__table__  # type: ignore[attr-defined]
+    return sa_table(TABLES[kind])
 
 
 def _json_serializer(value: Any) -> str:
@@ -186,7 +191,7 @@ class Registry:
             if not sa.inspect(conn).has_table(Meta.__tablename__):
                 return None
             value = conn.execute(
-                sa.select(Meta.value).where(Meta.key == "schema_version")
+                sa.select(col(Meta.value)).where(col(Meta.key) == "schema_version")
             ).scalar_one_or_none()
             return int(value) if value is not None else None
 
@@ -197,11 +202,11 @@ class Registry:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(4247)"))
             SQLModel.metadata.create_all(conn)
             existing = conn.execute(
-                sa.select(Meta.value).where(Meta.key == "schema_version")
+                sa.select(col(Meta.value)).where(col(Meta.key) == "schema_version")
             ).scalar_one_or_none()
             if existing is None:
                 conn.execute(
-                    sa.insert(Meta.__table__).values(
+                    sa.insert(sa_table(Meta)).values(
                         key="schema_version", value=str(SCHEMA_VERSION)
                     )
                 )
@@ -336,7 +341,7 @@ def dataset_links(
     conn: Connection, ids: list[str] | None = None
 ) -> dict[str, dict[str, list[str]]]:
     """dataset id -> {"generators": [...], "sources": [...]} in declared order."""
-    table = DatasetLink.__table__  # type: ignore[attr-defined]
+    table = sa_table(DatasetLink)
     query = sa.select(table).order_by(table.c.dataset, table.c.relation, table.c.position)
     if ids is not None:
         query = query.where(table.c.dataset.in_(ids))

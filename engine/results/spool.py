@@ -40,18 +40,42 @@ from aigov.results.severity import Severity
 class ResultView(Protocol):
     """The audit result as the streaming writers read it."""
 
-    tool_version: str
-    as_of: dt.date
-    fail_on: Severity
-    policy_digest: str
-    registry_digest: str | None
-    run: RunInfo | None
-    counts: dict[Outcome, int]
-    policies: list[PolicyInfo]
-    waivers: list[WaiverInfo]
-    investigations: list[InvestigationInfo]
-    changes: list[DiffEntry] | None
-    since: str | None
+    # read-only members: the writers only read them, and a spool computes some of them
+    @property
+    def tool_version(self) -> str: ...
+
+    @property
+    def as_of(self) -> dt.date: ...
+
+    @property
+    def fail_on(self) -> Severity: ...
+
+    @property
+    def policy_digest(self) -> str: ...
+
+    @property
+    def registry_digest(self) -> str | None: ...
+
+    @property
+    def run(self) -> RunInfo | None: ...
+
+    @property
+    def counts(self) -> dict[Outcome, int]: ...
+
+    @property
+    def policies(self) -> list[PolicyInfo]: ...
+
+    @property
+    def waivers(self) -> list[WaiverInfo]: ...
+
+    @property
+    def investigations(self) -> list[InvestigationInfo]: ...
+
+    @property
+    def changes(self) -> list[DiffEntry] | None: ...
+
+    @property
+    def since(self) -> str | None: ...
 
     def iter_models(self) -> Iterator[ModelResult]: ...
 
