@@ -1,11 +1,12 @@
 """Editable installs that import exactly as the wheel does.
 
-The repository keeps the design card's top level (``engine/``, ``reports/``, ``policies/``),
-and the wheel maps those folders into the one import package ``aigov`` (``pyproject.toml``,
-``force-include``). Hatchling's own editable modes cannot rename a folder (they put the
-repository on ``sys.path``, which would expose ``engine`` and ``reports`` as top-level
-packages), so an editable build installs a small import finder instead: it resolves
-``aigov`` to ``engine/`` and ``aigov.reports`` to ``reports/`` and nothing else.
+The repository keeps ``engine/``, ``reports/`` and ``policies/`` at its top level
+(docs/architecture.md), and the wheel maps those folders into the one import package
+``aigov`` (``pyproject.toml``, ``force-include``). Hatchling's own editable modes cannot
+rename a folder (they put the repository on ``sys.path``, which would expose ``engine`` and
+``reports`` as top-level packages), so an editable build installs a small import finder
+instead: it resolves ``aigov`` to ``engine/`` and ``aigov.reports`` to ``reports/`` and
+nothing else.
 """
 
 from __future__ import annotations
