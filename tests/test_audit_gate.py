@@ -563,6 +563,29 @@ def test_runs_record_diff_and_since(seeded, tmp_path: Path) -> None:
         ("resolved", "orphan"),
     }
 
+    # Against the latest run nothing is new: findings that only persist (LIN-T1, medium, is
+    # at/above low) do not fail a --since audit, whatever the output format; without --since
+    # they do.
+    sarif = tmp_path / "persisting.sarif"
+    for formats in (
+        (),
+        ("--format", "json"),
+        ("--format", "sarif", "-o", sarif, "--format", "text"),
+    ):
+        persisting = seeded(
+            "audit",
+            "--quiet",
+            "--no-record",
+            "--since",
+            runs[2]["id"],
+            "--fail-on",
+            "low",
+            *formats,
+        )
+        assert persisting.exit_code == 0, (formats, persisting.output)
+    whole = seeded("audit", "--quiet", "--no-record", "--fail-on", "low", "--format", "json")
+    assert whole.exit_code == 1
+
 
 def test_rerun_on_unchanged_inputs_reproduces_finding_ids(seeded) -> None:
     a = json.loads(seeded("audit", "--no-record", "--format", "json").stdout)

@@ -30,30 +30,12 @@ def demo(output: str, as_of: Any) -> None:
     """
     from aigov.api.demo import DEMO_AS_OF, run_demo
     from aigov.reports import render
-    from aigov.reports.gate import evidence_line
+    from aigov.reports.demo import render_text
+    from aigov.shipped import shipped
 
     outcome = run_demo(as_of or DEMO_AS_OF)
     report = Path(output)
     report.write_text(render("html", outcome.result), encoding="utf-8")
-    click.echo(
-        f"Imported the example registry ({outcome.imported.records} records) into a "
-        "temporary SQLite database and audited it with the shipped policies.\n"
-    )
-    click.echo(render("text", outcome.result))
-    decision = outcome.decision
-    dep = decision.deployment
-    click.echo(
-        f"Gate: may {decision.model} be deployed to {dep['platform']}/{dep['region']}/"
-        f"{dep['environment']}?"
-    )
-    click.echo(f"  {decision.decision} ({decision.reason})")
-    for finding in decision.blocking:
-        click.echo(f"  [{finding.severity.value}] {finding.policy}: {finding.message}")
-        click.echo(f"      evidence: {evidence_line(finding)}")
-    click.echo(f"\nHTML report: {report.resolve()}")
-    from aigov.shipped import shipped
-
-    click.echo(
-        f"Next: aigov registry import {shipped('examples')} (into ./aigov.db), then "
-        "aigov audit --as-of 2025-06-01, aigov explain deepseek-r1 --as-of 2025-06-01"
-    )
+    records = outcome.imported.records
+    examples = shipped("examples")
+    click.echo(render_text(records, outcome.result, outcome.decision, report, examples))

@@ -78,43 +78,13 @@ def policy_test(paths: tuple[Path, ...], require_tests: bool, fmt: str) -> None:
     Exit 0 when every case passes, 1 when a case fails (or, with --require-tests, a policy
     lacks cases, or no case ran at all), 2 for invalid policies or tests."""
     from aigov.api.policy_tests import run_policy_tests
+    from aigov.reports.policy_tests import render_json, render_text, warnings
 
     report = run_policy_tests(list(paths) or None, require_tests=require_tests)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "cases": [
-                        {
-                            "file": r.file,
-                            "line": r.line,
-                            "name": r.name,
-                            "ok": r.ok,
-                            "failures": r.failures,
-                        }
-                        for r in report.results
-                    ],
-                    "coverage": {k: sorted(v) for k, v in sorted(report.coverage.items())},
-                    "missing_tests": report.missing_tests,
-                },
-                indent=2,
-            )
-        )
+        click.echo(render_json(report))
     else:
-        for result in report.results:
-            mark = "ok  " if result.ok else "FAIL"
-            click.echo(f"{mark} {result.file}:{result.line} {result.name}")
-            for failure in result.failures:
-                click.echo(f"       {failure}")
-        passed = sum(r.ok for r in report.results)
-        click.echo(f"\n{passed} of {len(report.results)} cases passed")
-        if not report.results:
-            click.echo("no test case ran: a run that tests nothing fails", err=True)
-        if report.missing_tests:
-            click.echo(
-                "policies without both a failing and a passing case: "
-                + ", ".join(report.missing_tests),
-                err=True,
-            )
+        click.echo(render_text(report))
+        for warning in warnings(report):
+            click.echo(warning, err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_FINDINGS)
