@@ -3,6 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+# How much of an input value a message echoes: a 10,000-character id or a 5,000-digit number
+# is shown by its start and its length, never in full.
+MAX_SHOWN = 200
+# A message as a whole is capped too (a safety net for values echoed by third-party text).
+MAX_MESSAGE = 2_000
+
+
+def clip(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text``, or its first ``limit`` characters, an ellipsis and its length when longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """The ``repr`` of an input value for a message, clipped to about ``limit`` characters."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # a value nested too deeply, an int too long to show
+        return f"<{type(value).__name__}>"
+    return clip(text, limit)
 
 
 @dataclass(frozen=True, order=True)
@@ -19,10 +44,10 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         parts = [where]
         if self.record:
-            parts.append(self.record)
+            parts.append(clip(self.record, 2 * MAX_SHOWN))
         if self.field:
-            parts.append(f"field '{self.field}'")
-        return ": ".join(parts) + f": {self.message}"
+            parts.append(f"field '{clip(self.field, 2 * MAX_SHOWN)}'")
+        return ": ".join(parts) + f": {clip(self.message, MAX_MESSAGE)}"
 
 
 class AigovError(Exception):

@@ -8,6 +8,7 @@ collects every problem of every file before anything is reported.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from aigov.documents import SUFFIXES, Document, iter_input_files, load_file
-from aigov.errors import InputError, Problem
+from aigov.errors import InputError, Problem, RegistryError, clip, shown
 from aigov.registry.records import KINDS, RELATION_KINDS, SECTIONS, LineageBase, RecordBase
 
 FORMAT_VERSION = 1
@@ -58,12 +59,20 @@ def _pydantic_message(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    if kind.startswith(("string_", "int_", "float_", "bool_", "list_", "dict_", "enum")):
-        shown = repr(error.get("input"))
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        message = f"{message} (got {shown})"
+    if kind.startswith(
+        ("string_", "int_", "float_", "bool_", "list_", "dict_", "enum", "finite_number")
+    ):
+        message = f"{message} (got {shown(error.get('input'))})"
     return message
+
+
+def _yaml_shown(value: Any) -> str:
+    """A scalar as it would be written in a registry file (``true``, ``1.0``, ``'1'``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return shown(value)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -108,12 +117,14 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
             )
             continue
         version = data.get("schema_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        # exactly the integer: true (a bool is an int in Python) and 1.0 are not versions
+        if type(version) is not int or version != FORMAT_VERSION:
             problems.append(
                 Problem(
                     document.file,
                     document.line_of(("schema_version",)),
-                    f"unsupported schema_version {version!r} (this aigov reads {FORMAT_VERSION})",
+                    f"unsupported schema_version {_yaml_shown(version)} "
+                    f"(this aigov reads {FORMAT_VERSION})",
                 )
             )
             continue
@@ -126,7 +137,8 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
                     Problem(
                         document.file,
                         document.line_of((section,)),
-                        f"unknown section '{section}' (expected one of: {', '.join(SECTIONS)})",
+                        f"unknown section '{clip(str(section))}' "
+                        f"(expected one of: {', '.join(SECTIONS)})",
                     )
                 )
                 continue
@@ -145,7 +157,7 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
                 path = (section, index)
                 raw_id = item.get("id") if isinstance(item, dict) else None
                 label = (
-                    f"{spec.name} '{raw_id}'"
+                    f"{spec.name} '{clip(raw_id)}'"
                     if isinstance(raw_id, str) and raw_id
                     else f"{spec.name} #{index + 1}"
                 )
@@ -284,11 +296,28 @@ def read_registry_files(paths: list[Path]) -> tuple[list[LoadedRecord], list[Pro
             )
         for path, label in files:
             try:
-                documents.extend(load_file(path, label))
+                loaded = load_file(path, label)
             except InputError as exc:
                 problems.extend(exc.problems)
+                continue
+            if not any(_holds_records(document.data) for document in loaded):
+                # `{}`, `providers:` or `providers: []` alone: as empty as an empty file (a
+                # file truncated or generated wrongly must not pass for "no records")
+                problems.append(Problem(label, None, "empty file: it holds no records"))
+            documents.extend(loaded)
     records, invalid = validate_documents(documents)
     return records, problems + invalid
+
+
+def _holds_records(data: Any) -> bool:
+    """Whether a registry document holds anything but its header and empty sections (any
+    other content, valid or not, counts: validation reports what is wrong with it)."""
+    if not isinstance(data, dict):
+        return True
+    return any(
+        not (isinstance(key, str) and key in _HEADER_KEYS) and value is not None and value != []
+        for key, value in data.items()
+    )
 
 
 def record_to_data(record: RecordBase) -> dict[str, Any]:
@@ -318,12 +347,28 @@ _Dumper.add_representer(str, _represent_str)
 def dump_registry(sections: Mapping[str, list[RecordBase]], fmt: str) -> str:
     """Serialise records (grouped by kind) as one registry file, deterministically."""
     document: dict[str, Any] = {"schema_version": FORMAT_VERSION}
+    bad: list[str] = []
     for kind, spec in KINDS.items():
         items = sorted(sections.get(kind, []), key=lambda r: r.id)
         if items:
-            document[spec.section] = [record_to_data(r) for r in items]
+            document[spec.section] = data = [record_to_data(r) for r in items]
+            for record, fields in zip(items, data, strict=True):
+                bad += [
+                    f"{kind} '{record.id}': field '{where}' holds {value}"
+                    for where, value in _non_finite(fields, "")
+                ]
+    if bad:
+        # written, `inf` would be bare `Infinity` in JSON (not JSON) or `.inf` in YAML, and
+        # neither would import again: refuse rather than write a file that cannot be read
+        raise RegistryError(
+            "cannot export: the registry holds numbers that are not finite, which a registry "
+            "file cannot hold (import corrected records first):\n  " + "\n  ".join(bad)
+        )
     if fmt == "json":
-        return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+        return (
+            json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=False)
+            + "\n"
+        )
     return yaml.dump(
         document,
         Dumper=_Dumper,
@@ -332,6 +377,18 @@ def dump_registry(sections: Mapping[str, list[RecordBase]], fmt: str) -> str:
         default_flow_style=False,
         width=100,
     )
+
+
+def _non_finite(value: Any, where: str) -> Iterable[tuple[str, float]]:
+    """Every non-finite float in ``value`` (interchange data), with its field path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, f"{where}[{index}]")
 
 
 def registry_json_schema() -> dict[str, Any]:

@@ -12,13 +12,16 @@ models here and JSON columns in the tables.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +30,8 @@ from pydantic import (
 )
 from sqlalchemy import JSON, String
 from sqlmodel import Field, SQLModel
+
+from aigov.errors import shown
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -41,8 +46,8 @@ def _iso_date(value: Any) -> Any:
         try:
             return dt.date.fromisoformat(value)
         except ValueError as exc:
-            raise ValueError(f"invalid date {value!r}: {exc}") from None
-    raise ValueError(f"invalid date {value!r}: expected ISO 8601 YYYY-MM-DD")
+            raise ValueError(f"invalid date {shown(value)}: {exc}") from None
+    raise ValueError(f"invalid date {shown(value)}: expected ISO 8601 YYYY-MM-DD")
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
@@ -61,6 +66,22 @@ def _no_nul(value: str) -> str:
     """PostgreSQL text cannot hold NUL: refuse it here so every backend rejects it alike."""
     if "\x00" in value:
         raise ValueError("text must not contain NUL (\\x00) characters")
+    return value
+
+
+# A number field: infinity and NaN (JSON `Infinity`, `NaN`, `1e400`; YAML `.inf`, `.nan`) are
+# refused at import, like any other invalid value: no policy can compare them meaningfully,
+# and the engine must never see them.
+FiniteFloat = Annotated[float, AllowInfNan(False)]
+
+
+def _finite_param(value: Any) -> Any:
+    """A clause parameter that is a number must be one a policy can compare: finite, and (an
+    integer) within the range of a float, as the engine compares numbers as floats."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"number must be finite (got {value!r})")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        raise ValueError("number too large: beyond the range of a float (about 1.8e308)")
     return value
 
 
@@ -207,7 +228,9 @@ class Nested(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-ParamValue = int | float | bool | Text | list[Text]
+# Free-form, but only scalars (and lists of text): every number finite, checked before the
+# union is tried so that the error names the parameter, not each member of the union.
+ParamValue = Annotated[int | float | bool | Text | list[Text], BeforeValidator(_finite_param)]
 
 
 class Clause(Nested):
@@ -278,7 +301,7 @@ class ModelBase(RecordBase):
     release_date: IsoDate | None = None
     modality: list[ShortText] = Field(default_factory=list, sa_type=JSON)
     weights: Weights | None = Field(default=None, sa_type=TEXT_ENUM)
-    training_compute_flop: float | None = Field(default=None, ge=0)
+    training_compute_flop: FiniteFloat | None = Field(default=None, ge=0)
     is_gpai: bool | None = None
     owner: ShortText | None = None
     distributed: bool | None = Field(
