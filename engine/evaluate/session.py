@@ -5,16 +5,33 @@ session per shard: its facts are asserted in one batch (derivations run to a fix
 that call), then one gate fact per stratum is asserted (negations and policy rules fire),
 then the session is deleted, so engine memory does not grow with the registry. Actions only
 record what matched; :mod:`aigov.evaluate.outcomes` turns the records into findings.
+
+Two engine defects are handled here, on every path into the engine (see
+docs/engine-notes.md):
+
+* durable-rules stores a session's facts by a 32-bit hash of their ``id`` and rejects a
+  second fact with the same hash as "already observed" (P17). Ids hold user-chosen record
+  ids, so every engine id of a session is checked against the engine's own hash
+  (:func:`engine_id_hash`) before it is asserted, and an id whose hash is taken is re-keyed
+  (``<id>~1``, ``~2``, ...; the record id in ``key`` is unchanged). A derived fact is
+  skipped only when the same fact (same type and values) was derived before.
+* durable-rules reads a number's exponent only after a decimal point (A3): ``5e+24`` and the
+  subnormal ``5e-324`` break the message. The engine's JSON is written with a decimal point
+  in every float (:func:`engine_json`), so the engine reads every finite double exactly;
+  non-finite numbers and integers outside 64 bits are refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import functools
 import hashlib
 import json
+import math
 import os
-from collections.abc import Callable, Iterable
+import re
+import types
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +44,181 @@ class EngineError(AigovError):
     """The rules engine failed while evaluating a partition."""
 
 
+# -- the engine's JSON ---------------------------------------------------------------------
+
+_INT64 = (-(2**63), 2**63 - 1)
+_DIGITS = frozenset("0123456789")
+
+
+def _has_exponent(text: str) -> bool:
+    """Whether json.dumps output may hold a float with an exponent (``<digit>e+<digit>`` or
+    ``e-``; Python always writes the sign). Also true for such text inside a string, which
+    only sends the value down the exact path. Faster than a regex: ``e-`` is rare."""
+    for marker in ("e+", "e-"):
+        at = text.find(marker, 1)
+        while at != -1:
+            if text[at - 1] in _DIGITS and text[at + 2 : at + 3] in _DIGITS:
+                return True
+            at = text.find(marker, at + 2)
+    return False
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise EngineError(
+            f"a non-finite number (NaN or infinity) cannot be given to the rules engine: {exc}"
+        ) from exc
+
+
+def _exact(value: Any) -> str:
+    """``value`` as JSON, every float with a decimal point and every integer in 64 bits."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EngineError(
+                f"a non-finite number ({value!r}) cannot be given to the rules engine"
+            )
+        text = float.__repr__(value)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise EngineError(
+                f"an integer of {value.bit_length()} bits does not fit the rules engine's "
+                "64-bit integers"
+            )
+        return int.__repr__(value)
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            key_text = _dumps(key) if isinstance(key, str) else _dumps(str(_dumps(key)))
+            items.append(f"{key_text}: {_exact_item(item)}")
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_exact_item(item) for item in value) + "]"
+    return _dumps(value)
+
+
+def _exact_item(value: Any) -> str:
+    if isinstance(value, dict | list | tuple):  # most are clean: write them at C speed
+        text = _dumps(value)
+        return _exact(value) if _has_exponent(text) else text
+    return _exact(value)
+
+
+def engine_json(value: Any, **_ignored: Any) -> str:
+    """``value`` as JSON the engine reads exactly (durable-rules' ``json.dumps``).
+
+    The engine (json.c, ``getNumber``) reads an exponent only after a decimal point, and
+    Python writes some floats without one (``5e+24``, ``5e-324``): those get ``.0``
+    (``5.0e+24``), which the engine's ``atof`` reads as exactly the same double. NaN and
+    infinities are refused everywhere; an integer outside 64 bits (``atoll`` would saturate)
+    is refused where floats with an exponent are rewritten, and never comes from facts or
+    policies (``engine_number`` makes it a float). Strings are written as
+    ``json.dumps(..., ensure_ascii=False)`` writes them, so fact ids hash as
+    :func:`engine_id_hashes` computes.
+    """
+    text = _dumps(value)
+    return _exact(value) if _has_exponent(text) else text
+
+
+# durable.engine calls json.dumps(..., ensure_ascii=False) for every ruleset, fact and state
+# it hands to the engine, and json.loads for what comes back; it uses nothing else of json.
+ENGINE_JSON = types.SimpleNamespace(dumps=engine_json, loads=json.loads)
+
+# -- the engine's fact ids -------------------------------------------------------------------
+
+_FNV_OFFSET = 0x811C9DC5  # json.h: FNV_32_OFFSET_BASIS
+_FNV_PRIME = 16777619  # json.h: FNV_32_PRIME
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what json.dumps escapes (ensure_ascii=False)
+
+
+def _fnv(data: bytes, signed: bool, h: int = _FNV_OFFSET) -> int:
+    for byte in data:
+        if signed and byte >= 0x80:
+            byte |= 0xFFFFFF00  # a negative char, converted to unsigned int
+        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _prefix_state(prefix: str) -> int:
+    return _fnv(prefix.encode("ascii"), signed=False)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def engine_id_hashes(fact_id: str) -> tuple[int, ...]:
+    """The hash durable-rules files the fact with this ``id`` under, in a session.
+
+    ``storeMessage`` (state.c) hashes the id with ``fnv1Hash32``: for each byte, xor then
+    multiply by the FNV prime, 32 bits. The bytes are the id's text inside the JSON the
+    engine was given: UTF-8, with json.dumps' escapes (``\\"`` stays two bytes). The bytes are
+    ``char``: signed on x86-64, unsigned on ARM; for a non-ASCII id both hashes are given
+    (the caller keeps both free), so the answer does not depend on the platform.
+    """
+    text = fact_id
+    if _JSON_ESCAPED.search(fact_id):
+        text = json.dumps(fact_id, ensure_ascii=False)[1:-1]
+    if not text.isascii():
+        data = text.encode("utf-8")
+        unsigned, signed = _fnv(data, signed=False), _fnv(data, signed=True)
+        return (unsigned,) if signed == unsigned else (unsigned, signed)
+    # ids are "<type>|...|<last>": the state after the last "|" is shared by many ids
+    cut = text.rfind("|") + 1
+    return (_fnv(text[cut:].encode("ascii"), False, _prefix_state(text[:cut])),)
+
+
+def engine_id_hash(fact_id: str) -> int:
+    """The engine's hash of a fact id on this platform (x86-64: signed ``char``)."""
+    return engine_id_hashes(fact_id)[-1]
+
+
+class EngineIds:
+    """The fact ids of one engine session, kept free of hash collisions.
+
+    Every fact asserted into a session is registered here first, with its identity (what
+    makes it the same fact) and the id it would have. It gets that id if no other fact of
+    the session holds the id's engine hash, else the first free ``<id>~<n>``: the engine
+    then never takes two different facts for one. A fact whose identity is registered
+    already is a true duplicate (``claim`` returns None): the first witness wins.
+    """
+
+    def __init__(self) -> None:
+        self._hashes: dict[int, Hashable] = {}
+        self._ids: dict[Hashable, str] = {}
+        self._facts: dict[Hashable, dict[str, Any]] = {}
+
+    def claim(self, identity: Hashable, fact_id: str) -> str | None:
+        if identity in self._ids:
+            return None
+        candidate, n = fact_id, 0
+        hashes = engine_id_hashes(candidate)
+        while any(h in self._hashes for h in hashes):
+            n += 1
+            candidate = f"{fact_id}~{n}"
+            hashes = engine_id_hashes(candidate)
+        for h in hashes:
+            self._hashes[h] = identity
+        self._ids[identity] = candidate
+        return candidate
+
+    def claim_base(self, fact: dict[str, Any]) -> dict[str, Any] | None:
+        """A base fact with its engine id (re-keyed if need be), or None for a fact
+        identical to one registered already."""
+        fact_id = fact["id"]
+        identity: tuple[Any, ...] = ("base", fact_id)
+        n = 0
+        while identity in self._ids:
+            if self._facts.get(identity) == fact:
+                return None
+            n += 1
+            identity = ("base", fact_id, n)
+        engine_id = self.claim(identity, fact_id)
+        self._facts[identity] = fact
+        return fact if engine_id == fact_id else {**fact, "id": engine_id}
+
+
 @dataclass
 class _Sink:
     """What the actions of one partition recorded."""
@@ -34,11 +226,13 @@ class _Sink:
     events: list[tuple[RuleMeta, dict[str, dict[str, Any]]]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)
+    ids: EngineIds = field(default_factory=EngineIds)  # the current session's fact ids
 
     def reset(self) -> None:
         self.events.clear()
         self.errors.clear()
         self.roots.clear()
+        self.ids = EngineIds()
 
 
 def _matches(c: Any) -> list[dict[str, dict[str, Any]]]:
@@ -46,9 +240,10 @@ def _matches(c: Any) -> list[dict[str, dict[str, Any]]]:
     return [getattr(m, "_d", m) for m in c.m]
 
 
-def _derived_id(fact_type: str, values: dict[str, Any]) -> str:
+def _derived_id(fact_type: str, values: dict[str, Any]) -> tuple[Hashable, str]:
+    """(identity, id) of a derived fact: the same type and values are the same fact."""
     raw = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
-    return f"{fact_type}|{hashlib.sha1(raw.encode()).hexdigest()[:16]}"
+    return ("derived", fact_type, raw), f"{fact_type}|{hashlib.sha1(raw.encode()).hexdigest()[:16]}"
 
 
 class Evaluator:
@@ -61,7 +256,7 @@ class Evaluator:
             def _run(self) -> None:
                 pass
 
-        self._observed = engine.MessageObservedException
+        engine.json = ENGINE_JSON  # every ruleset and fact reaches the engine as engine_json
         self.compiled = compiled
         self.sink = _Sink()
         self.host = _SyncHost()
@@ -83,7 +278,6 @@ class Evaluator:
 
     def _action(self, meta: RuleMeta | None) -> Callable[[Any], None]:
         sink = self.sink
-        observed = self._observed
         if meta is None:
             return lambda c: None
 
@@ -97,26 +291,33 @@ class Evaluator:
             except Exception as exc:  # P18: exceptions in actions vanish; keep them
                 sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
 
-        def assert_all(c: Any, facts: Iterable[dict[str, Any]]) -> None:
-            for fact in facts:
-                # Already derived (a cycle or a second path): the first witness wins.
-                with contextlib.suppress(observed):
-                    c.assert_fact(fact)
+        def assert_all(c: Any, facts: Iterable[tuple[Hashable, dict[str, Any]]]) -> None:
+            for identity, fact in facts:
+                engine_id = sink.ids.claim(identity, fact["id"])
+                if engine_id is None:  # already derived (a cycle, a second path): first wins
+                    continue
+                fact["id"] = engine_id
+                # The id's hash is free, so the engine cannot take this fact for another:
+                # "already observed" here is an engine failure, never swallowed.
+                c.assert_fact(fact)
 
         def seed(c: Any) -> None:
             try:
                 assert_all(
                     c,
                     (
-                        {
-                            "t": reach_type,
-                            # the start has its own id: a cycle back to it is still a step
-                            "id": f"{reach_type}|{m['s']['key']}|start",
-                            "origin": m["s"]["key"],
-                            "node": m["s"]["key"],
-                            "depth": 0,
-                            "path": [],
-                        }
+                        (
+                            # the start is not a step: a cycle back to it is still a step
+                            ("reach-start", reach_type, m["s"]["key"]),
+                            {
+                                "t": reach_type,
+                                "id": f"{reach_type}|{m['s']['key']}|start",
+                                "origin": m["s"]["key"],
+                                "node": m["s"]["key"],
+                                "depth": 0,
+                                "path": [],
+                            },
+                        )
                         for m in _matches(c)
                         for reach_type in meta.seeds
                     ),
@@ -126,18 +327,21 @@ class Evaluator:
 
         def step(c: Any) -> None:
             try:
-                facts = []
+                facts: list[tuple[Hashable, dict[str, Any]]] = []
                 for m in _matches(c):
                     reach, edge = m["r"], m["e"]
                     facts.append(
-                        {
-                            "t": meta.produces,
-                            "id": f"{meta.produces}|{reach['origin']}|{edge['parent']}",
-                            "origin": reach["origin"],
-                            "node": edge["parent"],
-                            "depth": reach["depth"] + 1,
-                            "path": [*reach.get("path", []), edge["key"]],
-                        }
+                        (
+                            ("reach", meta.produces, reach["origin"], edge["parent"]),
+                            {
+                                "t": meta.produces,
+                                "id": f"{meta.produces}|{reach['origin']}|{edge['parent']}",
+                                "origin": reach["origin"],
+                                "node": edge["parent"],
+                                "depth": reach["depth"] + 1,
+                                "path": [*reach.get("path", []), edge["key"]],
+                            },
+                        )
                     )
                 assert_all(c, facts)
             except Exception as exc:
@@ -145,14 +349,14 @@ class Evaluator:
 
         def derive(c: Any) -> None:
             try:
-                facts = []
+                facts: list[tuple[Hashable, dict[str, Any]]] = []
                 for m in _matches(c):
                     values = {
                         name: m[pattern].get(fieldname)
                         for name, (pattern, fieldname) in meta.fields.items()
                     }
                     values = {k: v for k, v in values.items() if v is not None}
-                    fact_id = _derived_id(meta.produces or "", values)
+                    identity, fact_id = _derived_id(meta.produces or "", values)
                     fact = {"t": meta.produces, "id": fact_id, "key": fact_id, **values}
                     if meta.role == "derive":
                         path: list[str] = []
@@ -167,7 +371,7 @@ class Evaluator:
                             for alias in meta.aliases
                             if alias in m
                         ]
-                    facts.append(fact)
+                    facts.append((identity, fact))
                 assert_all(c, facts)
             except Exception as exc:
                 sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
@@ -185,15 +389,22 @@ class Evaluator:
         for shard in self.compiled.shards:
             self.sequence += 1
             sid = str(self.sequence)
-            types = shard.types
-            facts = [{**fact, "sid": sid} for fact in partition.facts if fact["t"] in types]
+            fact_types = shard.types
             try:
-                self.host.assert_facts(shard.name, facts)
+                ids = self.sink.ids = EngineIds()
+                gates = []
                 for stratum in shard.gates:
-                    self.host.assert_fact(
-                        shard.name,
-                        {"t": GATE, "id": f"{GATE}|{stratum}", "stratum": stratum, "sid": sid},
-                    )
+                    gate_id = ids.claim(("gate", stratum), f"{GATE}|{stratum}")
+                    gates.append({"t": GATE, "id": gate_id, "stratum": stratum, "sid": sid})
+                facts = []
+                for fact in partition.facts:
+                    if fact["t"] in fact_types:
+                        claimed = ids.claim_base(fact)
+                        if claimed is not None:
+                            facts.append({**claimed, "sid": sid})
+                self.host.assert_facts(shard.name, facts)
+                for gate in gates:
+                    self.host.assert_fact(shard.name, gate)
                 state = self.host.get_state(shard.name, sid)
                 accepted = self.sink.roots == [partition.model]
                 if accepted:  # else no action ran, and delete_state would crash (P3)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aigov.errors import AigovError
 from aigov.registry.licences import LicenceClass
 from aigov.registry.records import (
     KINDS,
@@ -176,18 +177,40 @@ def engine_field(path: str) -> str:
     return path.replace(".", "__")
 
 
-def engine_number(value: Any) -> Any:
-    """A float the engine's JSON parser reads correctly.
+# The engine's integers are C ``long long`` (read with ``atoll``/``atol``, which saturate).
+ENGINE_INT_MIN, ENGINE_INT_MAX = -(2**63), 2**63 - 1
 
-    durable-rules parses an exponent only after a decimal point: ``5.0e+24`` is read, but
-    ``5e+24`` (how Python writes 5e24) silently truncates the message. Such floats are moved
-    to the next representable float, whose shortest form has a decimal point; facts and
-    policy literals go through the same function, so comparisons are unchanged.
+
+def engine_number(value: Any) -> Any:
+    """A number (or a list of them) in the form the engine compares as Python does.
+
+    Floats are passed on unchanged: the evaluator writes every float with a decimal point
+    (``aigov.evaluate.session.engine_json``; durable-rules reads an exponent only after
+    one, A3), so the engine reads exactly the double it was given, subnormals and the
+    extremes included. Integers that fit the engine's 64 bits are passed on unchanged (exact;
+    the engine compares an integer with a float as doubles); larger ones become the nearest
+    float, as a JSON reader would read them. NaN, infinities and integers beyond the float
+    range are refused: the engine's comparisons with them are meaningless, and they must
+    never reach it from any path (a fact, a policy literal, a clause parameter).
     """
-    if isinstance(value, float) and not isinstance(value, bool):
-        mantissa, _, exponent = repr(value).partition("e")
-        if exponent and "." not in mantissa:
-            return math.nextafter(value, math.inf)
-    elif isinstance(value, list):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise AigovError(
+                f"the number {value!r} is not finite: the rules engine cannot compare it"
+            )
+        return value
+    if isinstance(value, int):
+        if ENGINE_INT_MIN <= value <= ENGINE_INT_MAX:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            raise AigovError(
+                f"an integer of {value.bit_length():,} bits is too large for the rules engine "
+                "(beyond the range of a double)"
+            ) from None
+    if isinstance(value, list):
         return [engine_number(v) for v in value]
     return value
