@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aigov.compile.rules import CompiledPolicies, RuleMeta
+from aigov.errors import AigovError, Problem
 from aigov.evaluate.facts import Partition
 from aigov.evaluate.session import Evaluator
 from aigov.policy.ast import Policy, PolicySet
+from aigov.policy.parser import TemplateBudgetError, render_message
 from aigov.policy.schema import COMPUTED, engine_field
 from aigov.results.findings import (
     BLOCKING,
@@ -148,7 +150,16 @@ class _Assembler:
                 if isinstance(fact, dict) and "key" in fact and not name.startswith(("g_", "$")):
                     context[name] = self.record_data(partition, fact)
         try:
-            text = policy.template.render(**context)
+            text = render_message(policy.template, context)
+        except TemplateBudgetError as exc:  # a message too big to build fails the evaluation
+            problem = Problem(
+                policy.file,
+                policy.line,
+                f"the message template exceeds its budget: {exc}",
+                record=f"policy '{policy.id}'",
+                field="message",
+            )
+            raise AigovError(f"cannot render a message: {problem}") from None
         except Exception as exc:  # sandbox violations and template bugs stay contained
             return f"{policy.doc.title} (message template error: {type(exc).__name__})"
         return " ".join(text.split())

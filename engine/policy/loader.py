@@ -104,8 +104,6 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
             texts.append(label + "\0" + text.replace("\r\n", "\n").replace("\r", "\n"))
         except InputError as exc:
             problems.extend(exc.problems)
-    if not documents and not problems:
-        problems.append(Problem(", ".join(map(str, roots)), None, "no policy files found"))
 
     entries: list[tuple[str, Document, tuple[Any, ...], Any]] = []
     for document in documents:
@@ -166,8 +164,27 @@ def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = Tr
 
     if problems:
         raise InputError(problems, "invalid policies")
+    _check_not_empty(roots, policies)
     digest = hashlib.sha256("\0\0".join(sorted(texts)).encode()).hexdigest()
     return PolicySet(policies, derivations, digest)
+
+
+def _check_not_empty(roots: list[Path], policies: list[Policy]) -> None:
+    """An empty effective policy set is an error, not a pass: the built-in policies do not
+    count, nor do derivations, policy tests or disabled policies."""
+    where = ", ".join(map(str, roots))
+    own = [p for p in policies if not p.builtin]
+    if not own:
+        problem = Problem(
+            where,
+            None,
+            "no policy here (policy tests, derivations and the built-in policies do not "
+            "make a policy set)",
+        )
+        raise InputError([problem], f"no policies found in {where}")
+    if not any(p.doc.enabled for p in own):
+        problem = Problem(where, None, "every policy found has 'enabled: false'")
+        raise InputError([problem], f"no enabled policies found in {where}")
 
 
 def _validate(
@@ -223,7 +240,7 @@ def _check_policy(
     when, after = parse_condition(ctx, ("when",), doc.when, scope)
     review_if, _ = parse_condition(ctx, ("review_if",), doc.review_if, after)
     allowed = set(ctx.aliases) | set(TEMPLATE_GLOBALS)
-    template = parse_template(ctx, doc.message, allowed)
+    template = parse_template(ctx, doc.message, allowed, doc.subject.kind)
     problems.extend(ctx.problems)
     if ctx.problems or template is None:
         return None

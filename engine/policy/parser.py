@@ -10,35 +10,346 @@ and field, all together. The loader (:mod:`aigov.policy.loader`) drives it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
+import functools
+import inspect
 import math
 import re
+import string
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import jinja2
-from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from aigov.documents import Document
-from aigov.errors import Problem
+from aigov.errors import Problem, shown
 from aigov.policy.ast import TRUE, All, AnyOf, AsOf, Bind, Condition, Not, Operand, Ref, Test
-from aigov.policy.operators import OPERATORS
-from aigov.policy.schema import FACT_SCHEMA, FieldType, lookup
+from aigov.policy.operators import OPERATORS, compile_regex
+from aigov.policy.schema import ANY, CHILD_FACTS, FACT_SCHEMA, FieldType, lookup
 from aigov.registry.records import Relation
 
 # ----------------------------------------------------------------------------- templates
 
 TEMPLATE_GLOBALS = ("as_of", "policy", "subject", "path")
 
+# What one message template may build while it renders (checked before each operation that
+# could exceed it, so that nothing too big is ever allocated): the length of any string or
+# list (and of the message), the loop iterations of one rendering, the size of integers,
+# and a wall-clock backstop for work no single check sees.
+MAX_TEMPLATE_SIZE = 100_000
+MAX_TEMPLATE_ITERATIONS = 10_000
+MAX_TEMPLATE_INT_BITS = 10_000
+MAX_TEMPLATE_SECONDS = 5.0
+# Statements a message may use; the others (set, macro, call, include, ...) could build
+# state or recurse, and a message needs neither.
+_ALLOWED_STATEMENTS = (nodes.Output, nodes.If, nodes.For)
+_STATEMENT_TAGS = {
+    nodes.Assign: "set",
+    nodes.AssignBlock: "set",
+    nodes.Macro: "macro",
+    nodes.CallBlock: "call",
+    nodes.FilterBlock: "filter",
+    nodes.With: "with",
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from",
+    nodes.Extends: "extends",
+    nodes.Block: "block",
+    nodes.ScopedEvalContextModifier: "autoescape",
+}
+_LOOP_GUARD = "aigov_loop_guard"
 
-def template_environment() -> SandboxedEnvironment:
-    """Messages render in Jinja's sandbox: no attribute starting with '_', no unsafe calls."""
-    env = SandboxedEnvironment(autoescape=False, undefined=jinja2.Undefined)
+
+class TemplateBudgetError(Exception):
+    """A message template tried to build more than its budget allows."""
+
+
+class _Budget:
+    """The budget of one rendering: loop iterations used and the deadline."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.iterations = 0
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TemplateBudgetError(f"rendering took longer than {MAX_TEMPLATE_SECONDS:g} s")
+
+    def tick(self) -> None:
+        self.iterations += 1
+        if self.iterations > MAX_TEMPLATE_ITERATIONS:
+            raise TemplateBudgetError(
+                f"loops ran more than {MAX_TEMPLATE_ITERATIONS} iterations in one message"
+            )
+        if self.iterations % 64 == 0:
+            self.check_time()
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "aigov_template_budget", default=None
+)
+
+
+def _budget() -> _Budget:
+    budget = _BUDGET.get()
+    if budget is None:  # outside render_message (checking constants at load): sizes only
+        budget = _Budget(None)
+    return budget
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_TEMPLATE_SIZE:
+        raise TemplateBudgetError(
+            f"{what} would be {size:,} long (at most {MAX_TEMPLATE_SIZE:,} characters or items)"
+        )
+
+
+def _check_result(value: Any, what: str) -> Any:
+    if isinstance(value, str | bytes | list | tuple):
+        _check_size(len(value), what)
+    elif isinstance(value, int) and value.bit_length() > MAX_TEMPLATE_INT_BITS:
+        raise TemplateBudgetError(f"{what} is a number of more than {MAX_TEMPLATE_INT_BITS} bits")
+    return value
+
+
+def _check_count(value: Any, what: str) -> None:
+    """A width, count or repeat argument: an integer at most MAX_TEMPLATE_SIZE."""
+    if isinstance(value, int) and value > MAX_TEMPLATE_SIZE:
+        raise TemplateBudgetError(f"{what} {value:,} is larger than {MAX_TEMPLATE_SIZE:,}")
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_percent_format(fmt: str) -> None:
+    for match in _PERCENT_SPEC.finditer(fmt):
+        for part in match.groups():
+            if part == "*":
+                raise TemplateBudgetError("'%' formats with a '*' width are not allowed")
+            if part is not None:
+                _check_count(int(part), "the '%' format width")
+
+
+def _check_brace_format(fmt: str) -> None:
+    for _literal_text, _name, spec, _conversion in string.Formatter().parse(fmt):
+        if not spec:
+            continue
+        if "{" in spec:
+            raise TemplateBudgetError("format specs with nested '{...}' fields are not allowed")
+        for digits in re.findall(r"\d+", spec):
+            _check_count(int(digits), "the format width")
+
+
+def _sized(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple) else len(str(value))
+
+
+def _replaced_size(text: str, old: str, new: str, count: int | None) -> int:
+    hits = text.count(old) if old else len(text) + 1
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * (len(new) - len(old))
+
+
+def _check_string_method(obj: str | bytes, name: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+    """Check a str (or bytes) method call before it runs; return the items of a ``join``."""
+    params = {**dict(enumerate(args)), **kwargs}
+    if name in ("center", "ljust", "rjust", "zfill"):
+        _check_count(params.get(0, params.get("width")), f"the width of {name}()")
+    elif name == "expandtabs":
+        size = params.get(0, params.get("tabsize", 8))
+        if isinstance(size, int):
+            tabs = obj.count("\t") if isinstance(obj, str) else obj.count(b"\t")
+            _check_size(len(obj) + tabs * size, name)
+    elif name == "replace" and isinstance(obj, str):
+        old, new = params.get(0, params.get("old")), params.get(1, params.get("new"))
+        count = params.get(2, params.get("count"))
+        if isinstance(old, str) and isinstance(new, str):
+            _check_size(_replaced_size(obj, old, new, count), "the result of replace()")
+    elif name == "join" and args:
+        items = list(args[0])
+        _check_size(sum(_sized(i) for i in items) + len(obj) * max(len(items) - 1, 0), "join()")
+        return items
+    elif name in ("format", "format_map") and isinstance(obj, str):
+        _check_brace_format(obj)
+    return None
+
+
+def _bounded_filter(name: str, func: Any) -> Any:
+    """``func`` (a Jinja filter), checked before it runs and on what it returns."""
+    pass_arg = getattr(func, "jinja_pass_arg", None)
+    skip = 1 if pass_arg is not None else 0
+    signature = inspect.signature(func)
+    positional = list(signature.parameters)[skip:]
+
+    @functools.wraps(func)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _budget().check_time()
+        head, rest = list(args[:skip]), list(args[skip:])
+        params = {**dict(zip(positional, rest, strict=False)), **kwargs}
+        value = rest[0] if rest else None
+        if name == "center":
+            _check_count(params.get("width", 80), "the width of center")
+        elif name == "indent":
+            width = params.get("width", 4)
+            pad = len(width) if isinstance(width, str) else width
+            if isinstance(value, str) and isinstance(pad, int):
+                _check_size(len(value) + (value.count("\n") + 1) * pad, "the result of indent")
+        elif name == "format" and isinstance(value, str):
+            _check_percent_format(value)
+        elif name == "replace" and isinstance(value, str):
+            old, new = params.get("old"), params.get("new")
+            if isinstance(old, str) and isinstance(new, str):
+                size = _replaced_size(value, old, new, params.get("count"))
+                _check_size(size, "the result of replace")
+        elif name == "join" and value is not None and "attribute" not in params:
+            items = list(value)
+            sep = params.get("d", "")
+            size = sum(_sized(i) for i in items) + _sized(sep) * max(len(items) - 1, 0)
+            _check_size(size, "the result of join")
+            rest[0] = items
+        elif name == "batch" and params.get("fill_with") is not None:
+            _check_count(params.get("linecount"), "the batch size")
+        elif name == "slice":
+            _check_count(params.get("slices"), "the number of slices")
+        elif name == "tojson":
+            indent = params.get("indent")
+            if isinstance(indent, int) and indent > 16:
+                raise TemplateBudgetError(f"tojson indent {indent} is larger than 16")
+        elif name == "wordwrap" and isinstance(value, str):
+            wrap = params.get("wrapstring") or "\n"
+            width = params.get("width", 79)
+            if isinstance(width, int) and isinstance(wrap, str):
+                lines = len(value) // max(width, 1) + value.count(" ") + 1
+                _check_size(len(value) + lines * len(wrap), "the result of wordwrap")
+        elif name == "sum" and value is not None and "attribute" not in params:
+            items = list(value)
+            _check_size(sum(_sized(i) for i in items if isinstance(i, list | tuple)), "sum")
+            rest[0] = items
+        elif name == "round":
+            precision = params.get("precision", 0)
+            if isinstance(precision, int) and abs(precision) > 400:
+                raise TemplateBudgetError(f"round precision {precision} is out of range")
+        result = func(*head, *rest, **kwargs)
+        if isinstance(result, Iterator):  # batch, slice, ...: materialised, so it is bounded
+            result = list(result)
+        return _check_result(result, f"the result of the {name} filter")
+
+    return bounded
+
+
+def _bounded_range(*args: Any) -> range:
+    values = range(*args)
+    if len(values) > MAX_TEMPLATE_ITERATIONS:
+        raise TemplateBudgetError(
+            f"range of {len(values):,} numbers (at most {MAX_TEMPLATE_ITERATIONS:,})"
+        )
+    return values
+
+
+def _loop_guard(iterable: Any) -> Iterator[Any]:
+    budget = _budget()
+    for item in iterable:
+        budget.tick()
+        yield item
+
+
+class _NoFoldingCodeGenerator(CodeGenerator):
+    """Evaluates nothing at compile time but plain template text: Jinja folds constant
+    expressions (``'x' * 1000000000``) while compiling, outside every runtime check."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> str:
+        if isinstance(node, nodes.TemplateData):
+            return super()._output_child_to_const(node, frame, finalize)
+        raise nodes.Impossible()
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with a budget: no operator, method or filter builds a value
+    larger than MAX_TEMPLATE_SIZE, loops are counted, and nothing is folded at compile time.
+    Over-budget work raises :class:`TemplateBudgetError`."""
+
+    code_generator_class = _NoFoldingCodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _budget().check_time()
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int):
+                    _check_size(len(seq) * max(times, 0), "a repeated string or list")
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_TEMPLATE_INT_BITS
+            ):
+                raise TemplateBudgetError("a product is too large a number")
+        elif operator == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and left.bit_length() * right > MAX_TEMPLATE_INT_BITS
+            ):
+                raise TemplateBudgetError(f"{left} ** {right} is too large a number")
+        elif operator == "+":
+            if isinstance(left, str | bytes | list | tuple) and isinstance(
+                right, str | bytes | list | tuple
+            ):
+                _check_size(len(left) + len(right), "a concatenation")
+        elif operator == "%" and isinstance(left, str):
+            _check_percent_format(left)
+        result = super().call_binop(context, operator, left, right)
+        return _check_result(result, f"the result of '{operator}'")
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _budget().check_time()
+        # the sandbox hands out str.format wrapped (it formats through a safe formatter)
+        method = getattr(__obj, "__wrapped__", __obj)
+        owner = getattr(method, "__self__", None)
+        if isinstance(owner, str | bytes) and callable(method):
+            items = _check_string_method(owner, method.__name__, args, kwargs)
+            if items is not None:
+                args = (items, *args[1:])
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, Iterator) and not isinstance(result, str):
+            result = list(result)
+        return _check_result(result, "the result of a call")
+
+
+def template_environment() -> BoundedSandbox:
+    """Messages render in a bounded sandbox: no attribute starting with '_', no unsafe calls,
+    no mutation, and a budget on what a template may build (:class:`BoundedSandbox`)."""
+    env = BoundedSandbox(autoescape=False, undefined=jinja2.Undefined, optimized=False)
     env.filters["join_path"] = lambda steps: " -> ".join(str(s) for s in steps or [])
+    env.filters = {name: _bounded_filter(name, func) for name, func in env.filters.items()}
+    # no lipsum (amplifies), namespace (mutable state), cycler or joiner
+    env.globals = {"range": _bounded_range, "dict": dict, _LOOP_GUARD: _loop_guard}
     return env
 
 
 _ENV = template_environment()
+
+
+def render_message(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """Render a message template within its budget (raises :class:`TemplateBudgetError`)."""
+    token = _BUDGET.set(_Budget(MAX_TEMPLATE_SECONDS))
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            _check_size(size, "the message")
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _BUDGET.reset(token)
+
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -63,6 +374,8 @@ class Context:
         self.types = types  # fact type -> fields (base schema + derivations)
         self.problems: list[Problem] = []
         self.aliases: dict[str, str] = {}  # every alias bound anywhere -> fact type
+        # an alias bound in several branches of 'any' may name a different type in each
+        self.alias_kinds: dict[str, set[str]] = {}
 
     def line(self, path: tuple[Any, ...]) -> int:
         return self.document.line_of(self.base + path)
@@ -101,11 +414,13 @@ def _literal(ctx: Context, path: tuple[Any, ...], ftype: FieldType, value: Any, 
         if isinstance(value, str):  # YAML 1.1 reads 1.0e25 (no exponent sign) as a string
             with contextlib.suppress(ValueError):
                 value = float(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ctx.error(path, f"expected a finite number, got {shown(value)}")
+            return None
+        if isinstance(value, int) and not -(2**1023) < value < 2**1023:
+            ctx.error(path, f"number too large: {shown(value)}")
+            return None
+        if not math.isfinite(value):
             ctx.error(path, f"expected a finite number, got {value!r}")
             return None
         return value
@@ -219,8 +534,8 @@ def _field_test(
                 ctx.error(here, f"'{op}' takes a string pattern")
                 continue
             try:
-                re.compile(raw)
-            except re.error as exc:
+                compile_regex(raw)
+            except ValueError as exc:
                 ctx.error(here, f"invalid regex {raw!r}: {exc}")
                 continue
             value = raw
@@ -344,6 +659,7 @@ def _binding(
     inner = {**scope, alias: kind}
     where = parse_where(ctx, (*path, "where"), node.get("where"), inner, alias)
     ctx.aliases[alias] = kind
+    ctx.alias_kinds.setdefault(alias, set()).add(kind)
     return Bind(alias, kind, where, ctx.line(path), via, origin, min_depth)
 
 
@@ -393,11 +709,13 @@ def parse_condition(
     return TRUE, scope
 
 
-def parse_template(ctx: Context, text: str, allowed: set[str]) -> jinja2.Template | None:
-    """Compile a message template; every name it uses must be in ``allowed``."""
+def parse_template(
+    ctx: Context, text: str, allowed: set[str], subject_kind: str | None = None
+) -> jinja2.Template | None:
+    """Compile a message template; every name it uses must be in ``allowed``, every field
+    it reads from a record must exist, and its constant parts must be within the budget."""
     try:
         tree = _ENV.parse(text)
-        template = _ENV.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         ctx.error(
             ("message",),
@@ -414,4 +732,245 @@ def parse_template(ctx: Context, text: str, allowed: set[str]) -> jinja2.Templat
             "message",
         )
         return None
-    return template
+    problems = _template_problems(ctx, tree, subject_kind)
+    for message in dict.fromkeys(problems):
+        ctx.error(("message",), message, "message")
+    if problems:
+        return None
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Call(
+            nodes.Name(_LOOP_GUARD, "load", lineno=loop.lineno),
+            [loop.iter],
+            [],
+            None,
+            None,
+            lineno=loop.lineno,
+        )
+    return _ENV.from_string(tree)
+
+
+def _template_problems(ctx: Context, tree: nodes.Template, subject_kind: str | None) -> list[str]:
+    """What is wrong with a parsed template: statements a message may not use, fields its
+    records do not have, and constant parts over the budget."""
+    problems: list[str] = []
+    for node in tree.find_all(nodes.Stmt):
+        if isinstance(node, _ALLOWED_STATEMENTS):
+            if isinstance(node, nodes.For) and node.recursive:
+                problems.append("recursive loops are not allowed in message templates")
+            continue
+        tag = _STATEMENT_TAGS.get(type(node), type(node).__name__.lower())
+        problems.append(
+            f"'{{% {tag} %}}' is not allowed in message templates (only 'if' and 'for')"
+        )
+    shadowed = {
+        name.name for loop in tree.find_all(nodes.For) for name in loop.target.find_all(nodes.Name)
+    }
+    kinds = {
+        alias: {kind} | ctx.alias_kinds.get(alias, set()) for alias, kind in ctx.aliases.items()
+    }
+    if subject_kind:
+        kinds["subject"] = {subject_kind}
+    for attribute in tree.find_all(nodes.Getattr):
+        path = _attribute_path(attribute)
+        if path is None or path[0] in shadowed:
+            continue
+        alias, fields = path[0], path[1:]
+        if alias == "policy":
+            if fields[0] not in ("id", "title", "severity"):
+                hint = _suggest(fields[0], ["id", "severity", "title"])
+                problems.append(f"policy has no field '{fields[0]}'{hint}")
+        elif alias in kinds:
+            found = [
+                _field_problem(_template_fields(ctx, kind), kind, alias, fields)
+                for kind in sorted(kinds[alias])
+                if kind in ctx.types
+            ]
+            if found and all(found):
+                problems.append(" / ".join(p for p in found if p))
+    for product in tree.find_all(nodes.Mul):
+        problem = _repeat_problem(ctx, product, kinds)
+        if problem:
+            problems.append(problem)
+    for call in tree.find_all((nodes.Filter, nodes.Call)):
+        problem = _padding_problem(call)
+        if problem:
+            problems.append(problem)
+    for fmt, check in _format_strings(tree):
+        try:
+            check(fmt)
+        except TemplateBudgetError as exc:
+            problems.append(f"template exceeds its budget: {exc}")
+    for expression in tree.find_all((nodes.BinExpr, nodes.Filter, nodes.Call)):
+        try:
+            _constant(expression)
+        except TemplateBudgetError as exc:
+            problems.append(f"template exceeds its budget: {exc}")
+        except Exception:  # not constant, or an error the rendering reports
+            continue
+    return problems
+
+
+def _repeat_problem(ctx: Context, node: nodes.Mul, kinds: dict[str, set[str]]) -> str | None:
+    """``field * N`` with N over the budget, for a string or list field."""
+    for seq, times in ((node.left, node.right), (node.right, node.left)):
+        if not isinstance(times, nodes.Const) or not isinstance(times.value, int):
+            continue
+        if times.value <= MAX_TEMPLATE_SIZE or not isinstance(seq, nodes.Getattr):
+            continue
+        path = _attribute_path(seq)
+        if path is None or path[0] not in kinds:
+            continue
+        name = ".".join(path[1:])
+        for kind in kinds[path[0]]:
+            ftype = lookup(_template_fields(ctx, kind), name) if kind in ctx.types else None
+            if ftype is not None and ftype.kind in ("str", "list"):
+                return (
+                    f"template exceeds its budget: {path[0]}.{name} * {times.value:,} would be "
+                    f"more than {MAX_TEMPLATE_SIZE:,} long"
+                )
+    return None
+
+
+_PADDING = ("center", "ljust", "rjust", "zfill")
+
+
+def _padding_problem(node: nodes.Node) -> str | None:
+    """A padding filter or method (``center``, ``ljust``, ...) with a constant width over the
+    budget, whatever it pads."""
+    if isinstance(node, nodes.Filter):
+        name = node.name
+    elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        name = node.node.attr
+    else:
+        return None
+    if name not in _PADDING:
+        return None
+    widths = [*node.args[:1], *(kw.value for kw in node.kwargs if kw.key == "width")]
+    for width in widths:
+        if (
+            isinstance(width, nodes.Const)
+            and isinstance(width.value, int)
+            and width.value > MAX_TEMPLATE_SIZE
+        ):
+            return (
+                f"template exceeds its budget: the width of {name} {width.value:,} is larger "
+                f"than {MAX_TEMPLATE_SIZE:,}"
+            )
+    return None
+
+
+def _format_strings(tree: nodes.Template) -> Iterator[tuple[str, Any]]:
+    """Constant format strings (``'%5s' % x``, ``'%5s'|format(x)``, ``'{:5}'.format(x)``)
+    with the check of their widths, whatever they format."""
+    for node in tree.find_all((nodes.Mod, nodes.Filter, nodes.Call)):
+        target: nodes.Node | None
+        if isinstance(node, nodes.Mod):
+            target, check = node.left, _check_percent_format
+        elif isinstance(node, nodes.Filter):
+            if node.name != "format":
+                continue
+            target, check = node.node, _check_percent_format
+        elif (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and node.node.attr in ("format", "format_map")
+        ):
+            target, check = node.node.node, _check_brace_format
+        else:
+            continue
+        if isinstance(target, nodes.Const) and isinstance(target.value, str):
+            yield target.value, check
+
+
+def _template_fields(ctx: Context, kind: str) -> dict[str, FieldType]:
+    """The fields a template sees in a record of ``kind``: its facts' fields and the lists
+    that become child facts (``approval.evidence``), which the record keeps."""
+    fields = dict(ctx.types[kind])
+    for (parent, name), _child in CHILD_FACTS.items():
+        if parent == kind:
+            fields[name] = FieldType("list", item=ANY)
+    return fields
+
+
+def _attribute_path(node: nodes.Getattr) -> list[str] | None:
+    """``alias.a.b`` as ``[alias, a, b]`` for the outermost attribute chain on a name."""
+    parts: list[str] = []
+    current: nodes.Node = node
+    while isinstance(current, nodes.Getattr):
+        parts.append(current.attr)
+        current = current.node
+    if not isinstance(current, nodes.Name):
+        return None
+    return [current.name, *reversed(parts)]
+
+
+def _field_problem(
+    fields: dict[str, FieldType], kind: str, alias: str, path: list[str]
+) -> str | None:
+    """The problem with reading ``alias.path`` from a record of ``kind``, if any: the first
+    part that is not a field (methods of the value after a field are its own business)."""
+    for depth in range(1, len(path) + 1):
+        name = ".".join(path[:depth])
+        if lookup(fields, name) is not None:
+            return None
+        if any(key.startswith(name + ".") for key in fields):
+            continue  # a nested object: look at the next part
+        if depth == 1 and hasattr(dict, path[0]):
+            return None  # a method of the record (items, get, ...)
+        prefix = ".".join(path[: depth - 1])
+        known = sorted(
+            {
+                key[len(prefix) + 1 if prefix else 0 :].split(".")[0]
+                for key in fields
+                if (not prefix or key.startswith(prefix + ".")) and not key.endswith("*")
+            }
+        )
+        hint = _suggest(path[depth - 1], known)
+        return f"template reads {alias}.{'.'.join(path)}: {kind} has no field '{name}'{hint}"
+    return None
+
+
+class _NotConstant(Exception):
+    pass
+
+
+def _constant(node: nodes.Node) -> Any:
+    """The value of a constant expression, computed with the budget checks of the sandbox
+    (raises :class:`_NotConstant` when it depends on the records)."""
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):
+        return [_constant(item) for item in node.items]
+    if isinstance(node, nodes.BinExpr):
+        left, right = _constant(node.left), _constant(node.right)
+        return _ENV.call_binop(None, node.operator, left, right)
+    if isinstance(node, nodes.Filter) and node.node is not None:
+        dynamic = node.dyn_args is not None or node.dyn_kwargs is not None
+        if dynamic or node.name not in _ENV.filters:
+            raise _NotConstant
+        func = _ENV.filters[node.name]
+        head: list[Any] = []
+        pass_arg = getattr(func, "jinja_pass_arg", None)
+        if pass_arg is not None:
+            if pass_arg.name == "context":
+                raise _NotConstant
+            head = [_ENV] if pass_arg.name == "environment" else [nodes.EvalContext(_ENV)]
+        args = [_constant(arg) for arg in node.args]
+        kwargs = {str(kw.key): _constant(kw.value) for kw in node.kwargs}
+        return func(*head, _constant(node.node), *args, **kwargs)
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
+        if node.node.name != "range" or node.kwargs or node.dyn_args or node.dyn_kwargs:
+            raise _NotConstant
+        return _bounded_range(*[_constant(arg) for arg in node.args])
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            raise _NotConstant
+        owner = _constant(node.node.node)
+        method = _ENV.getattr(owner, node.node.attr)
+        args = [_constant(arg) for arg in node.args]
+        kwargs = {str(kw.key): _constant(kw.value) for kw in node.kwargs}
+        return _ENV.call(_STATIC_CONTEXT, method, *args, **kwargs)
+    raise _NotConstant
+
+
+_STATIC_CONTEXT = _ENV.from_string("").new_context()
