@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aigov.console import style
-from aigov.results.decisions import GateDecision
+from aigov.console import printable, style
+from aigov.results.decisions import GateDecision, GateError
 from aigov.results.findings import Finding
 
 
@@ -26,15 +26,19 @@ def evidence_line(finding: Finding) -> str:
     return "; ".join(dict.fromkeys(parts)) or "the subject itself"
 
 
+def render_error_text(error: GateError) -> str:
+    """The verdict of a gate that could not decide, in one line (the full message goes to
+    stderr)."""
+    return f"DENY ({printable(error.reason)})\n"
+
+
 def render_text(decision: GateDecision) -> str:
     """ALLOW or DENY, then each finding with its evidence and remediation (or waiver)."""
     dep = decision.deployment
     target = f"{dep['platform']}/{dep['region']}/{dep['environment']}"
     colour = "green" if decision.decision == "ALLOW" else "red"
-    lines = [
-        f"{style(decision.decision, colour, bold=True)} {decision.model} -> {target} "
-        f"({decision.reason}; as of {decision.as_of})"
-    ]
+    verdict = style(decision.decision, colour, bold=True)
+    lines = [f"{decision.model} -> {target} ({decision.reason}; as of {decision.as_of})"]
     for title, findings in (
         ("blocking", decision.blocking),
         ("indeterminate", decision.indeterminate),
@@ -56,4 +60,5 @@ def render_text(decision: GateDecision) -> str:
                 )
             elif title in ("blocking", "indeterminate"):
                 lines.append(f"      remediation: {decision.remediation.get(finding.policy, '')}")
-    return "\n".join(lines) + "\n"
+    # registry text cannot forge lines or colours in a CI log (the verdict's colour is ours)
+    return f"{verdict} " + "\n".join(printable(line) for line in lines) + "\n"

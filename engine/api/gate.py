@@ -2,8 +2,10 @@
 
 The proposed deployment is added to the model's partition as a hypothetical fact (it need
 not exist in the registry, and nothing is written), every policy is evaluated, and the
-findings about the model itself or about the proposed deployment decide. Findings about the
-model's other deployments do not block this one.
+findings about every record the deployment relies on decide: the deployment itself, its
+model, the approval it names and the waivers of any of those
+(:func:`aigov.results.decisions.gate_subjects`). Findings about the model's other
+deployments and approvals do not block this one.
 """
 
 from __future__ import annotations
@@ -20,42 +22,93 @@ from aigov.errors import InputError, NotFoundError, Problem
 from aigov.evaluate.pipeline import Pipeline
 from aigov.exit_codes import EXIT_ALLOW, EXIT_DENY, EXIT_INDETERMINATE
 from aigov.policy.ast import PolicySet
-from aigov.registry.interchange import validation_problems
-from aigov.registry.records import DeploymentBase
+from aigov.registry.interchange import FORMAT_VERSION, validation_problems
+from aigov.registry.records import SECTIONS, DeploymentBase
 from aigov.registry.store import Registry
-from aigov.results.decisions import GateDecision
+from aigov.results.decisions import GateDecision, concerns, gate_subjects
 from aigov.results.findings import Finding, Outcome, blocks, undecided
 from aigov.results.severity import Severity
+
+_DESCRIPTOR_HEADER = "schema_version"
 
 
 def read_deployment(path: Path) -> DeploymentBase:
     """A deployment descriptor: one registry deployment record (YAML or JSON), or a registry
-    file holding exactly one deployment."""
+    file holding exactly one deployment and nothing else.
+
+    Anything else is an error, never partly read: several documents, other sections beside
+    ``deployments`` (``models:``, ...), several deployments, keys that are no deployment
+    field. Every problem names the file and line."""
     documents = load_file(path)
-    data = documents[0].data
-    base: tuple[Any, ...] = ()
-    if isinstance(data, dict) and "deployments" in data:
-        items = data.get("deployments") or []
-        if len(items) != 1 or len(documents) != 1:
-            raise InputError(
-                [
-                    Problem(
-                        str(path),
-                        documents[0].start_line,
-                        "a deployment descriptor holds exactly one deployment",
-                    )
-                ]
-            )
-        data, base = items[0], ("deployments", 0)
+    document = documents[0]
+    where = document.file
+
+    def invalid(problems: list[Problem]) -> InputError:
+        return InputError(problems, "invalid deployment descriptor")
+
     if len(documents) != 1:
-        raise InputError([Problem(str(path), None, "expected one YAML document")])
+        raise invalid(
+            [
+                Problem(
+                    where,
+                    documents[1].start_line,
+                    f"a deployment descriptor is one YAML document (found {len(documents)})",
+                )
+            ]
+        )
+    data = document.data
+    if not isinstance(data, dict):
+        raise invalid(
+            [
+                Problem(
+                    where,
+                    document.start_line,
+                    "a deployment descriptor is a mapping: one deployment record, or a "
+                    "registry file whose only section is 'deployments' with one record",
+                )
+            ]
+        )
+    base: tuple[Any, ...] = ()
+    if "deployments" in data or any(key in SECTIONS for key in data):
+        problems = [
+            Problem(
+                where,
+                document.line_of((key,)),
+                f"unexpected section '{key}': a deployment descriptor holds one deployment "
+                "and nothing else",
+            )
+            for key in data
+            if key not in ("deployments", _DESCRIPTOR_HEADER)
+        ]
+        version = data.get(_DESCRIPTOR_HEADER, FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            problems.append(
+                Problem(
+                    where,
+                    document.line_of((_DESCRIPTOR_HEADER,)),
+                    f"unsupported schema_version {version!r} (this aigov reads {FORMAT_VERSION})",
+                )
+            )
+        items = data.get("deployments")
+        count = len(items) if isinstance(items, list) else 0
+        if not isinstance(items, list) or count != 1:
+            found = f"{count} records" if isinstance(items, list) else "no list of records"
+            problems.append(
+                Problem(
+                    where,
+                    document.line_of(("deployments",)),
+                    f"a deployment descriptor holds exactly one deployment (found {found})",
+                    field="deployments",
+                )
+            )
+        if problems or not isinstance(items, list):
+            raise invalid(problems)
+        data, base = items[0], ("deployments", 0)
     try:
         return DeploymentBase.model_validate(data)
     except ValidationError as exc:
         label = f"deployment '{data.get('id')}'" if isinstance(data, dict) else "deployment"
-        raise InputError(
-            validation_problems(exc, documents[0], base, label), "invalid deployment descriptor"
-        ) from None
+        raise invalid(validation_problems(exc, document, base, label)) from None
 
 
 def proposed_deployment(
@@ -116,12 +169,8 @@ def gate(
             f"of model '{deployment.model}'"
         )
     result = pipeline.evaluate(partitions[0])
-    relevant = [
-        f
-        for f in result.findings
-        if f.subject == deployment.id
-        or (f.subject_kind == "model" and f.subject == deployment.model)
-    ]
+    subjects = gate_subjects(deployment.id, deployment.model, deployment.approval, result.waivers)
+    relevant = [f for f in result.findings if concerns(f, subjects)]
     blocking: list[Finding] = []
     indeterminate: list[Finding] = []
     waived: list[Finding] = []
@@ -160,4 +209,5 @@ def gate(
         waived=waived,
         below_threshold=below,
         remediation={f.policy: by_id[f.policy].doc.remediation for f in relevant},
+        depends_on=subjects,
     )

@@ -67,6 +67,12 @@ def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[s
     "new or regressed findings at/above --fail-on.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress or run notices on stderr.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Pass a registry that holds no models (default: an error, exit 2: an audit of "
+    "nothing is no pass).",
+)
 def audit(
     db: str | None,
     policy_paths: tuple[Path, ...],
@@ -80,16 +86,18 @@ def audit(
     no_record: bool,
     since: str | None,
     quiet: bool,
+    allow_empty: bool,
 ) -> None:
     """Audit the registry (or --model ...) against every policy.
 
     Prints a summary (outcomes by severity and family, blocked models) and the findings.
-    Exit 0 pass, 1 findings at/above --fail-on, 2 error, 3 indeterminate (with
-    --fail-on-indeterminate)."""
+    Exit 0 pass, 1 findings at/above --fail-on, 2 error (also: a registry with no models,
+    unless --allow-empty), 3 indeterminate (with --fail-on-indeterminate)."""
     import datetime as dt
 
     from aigov.api.runs import load_run, record_run
     from aigov.console import Progress
+    from aigov.errors import AigovError
     from aigov.evaluate.pipeline import audit_to_spool, resolve_models
     from aigov.registry.store import open_registry
     from aigov.results.decisions import audit_exit_code
@@ -101,6 +109,13 @@ def audit(
     with open_registry(db) as registry:
         baseline = load_run(registry, since) if since else None
         total = len(resolve_models(registry, list(models) or None))
+        if total == 0 and not allow_empty:
+            # a CI step pointed at the wrong (or a freshly created) database must not pass
+            raise AigovError(
+                f"the registry {registry.display_url} holds no models: nothing to audit "
+                "(a wrong --db or $AIGOV_DB?); pass --allow-empty if an empty registry is "
+                "expected"
+            )
         progress = Progress("auditing models", total, enabled=not quiet)
         try:
             spool = audit_to_spool(

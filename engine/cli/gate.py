@@ -1,14 +1,21 @@
-"""``aigov gate``: ALLOW or DENY one proposed deployment, failing closed."""
+"""``aigov gate``: ALLOW or DENY one proposed deployment, failing closed.
+
+Every outcome prints a verdict on stdout, in the chosen format: a decision, or ``DENY (error:
+...)`` (``{"decision": "DENY", "exit_code": 2, "error": ...}`` with ``--format json``) for a
+usage error, bad input or an engine fault, with exit code 2.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from aigov.cli.options import (
     LazyChoice,
@@ -24,8 +31,94 @@ from aigov.cli.options import (
 from aigov.errors import AigovError, InputError
 from aigov.exit_codes import EXIT_ERROR
 
+# What a descriptor file (--deployment FILE) already says: given together with it, these
+# would be silently ignored or silently override the file, so they are a usage error.
+DESCRIPTOR_FIELDS = (
+    "model",
+    "platform",
+    "region",
+    "environment",
+    "exposure",
+    "guardrails",
+    "approval",
+)
 
-@click.command()
+
+def _wants_json(args: Sequence[str]) -> bool:
+    """Whether the raw arguments ask for ``--format json`` (for errors found while they are
+    being parsed, before click has the option's value)."""
+    args = list(args)
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--format" and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--format="):
+            value = arg.split("=", 1)[1]
+        else:
+            continue
+        if value == "json":
+            return True
+    return False
+
+
+def print_error(exc: BaseException, as_json: bool) -> None:
+    """The verdict of a gate that could not decide: DENY, on stdout, in the chosen format."""
+    from aigov.results.decisions import GateError
+
+    if isinstance(exc, click.ClickException):  # with the option it concerns
+        error = GateError.from_message(exc.format_message())
+    else:
+        error = GateError.from_exception(exc)
+    if as_json:
+        click.echo(error.model_dump_json(indent=2))
+    else:
+        from aigov.reports.gate import render_error_text
+
+        click.echo(render_error_text(error), nl=False)
+
+
+class GateCommand(click.Command):
+    """A usage error (a bad option, a missing argument, a forbidden combination) is a DENY
+    like every other error: the verdict goes to stdout before click's usage message and its
+    exit code 2."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        raw = list(args)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            print_error(exc, _wants_json(raw))
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            print_error(exc, ctx.params.get("fmt") == "json")
+            raise
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave parameter ``name`` (not left to its default)."""
+    source = ctx.get_parameter_source(name)
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    param = next(p for p in ctx.command.params if p.name == name)
+    if isinstance(param, click.Argument):
+        return param.human_readable_name
+    return max(param.opts, key=len)
+
+
+@click.command(cls=GateCommand)
 @db_option
 @policies_option
 @as_of_option
@@ -58,8 +151,8 @@ from aigov.exit_codes import EXIT_ERROR
     "deployment_file",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Read the proposed deployment from a YAML/JSON descriptor "
-    "(a registry deployment record) instead.",
+    help="Read the proposed deployment from a YAML/JSON descriptor (one registry "
+    "deployment record) instead; MODEL and the deployment options are then a usage error.",
 )
 @click.option(
     "--fail-on-indeterminate",
@@ -86,19 +179,33 @@ def gate(
     """Pre-deployment gate: ALLOW (exit 0) or DENY (exit 1) a proposed deployment.
 
     The deployment is evaluated as a hypothetical fact; the registry is not changed.
-    Fails closed: any error prints 'DENY (error: ...)' and exits 2, never 0.
+    Every finding about what it relies on decides: the deployment, its model, the approval
+    it names, and the waivers of any of these. Fails closed: any error prints
+    'DENY (error: ...)' (with --format json: {"decision": "DENY", "exit_code": 2,
+    "error": ...}) and exits 2, never 0.
 
     \b
     aigov gate deepseek-r1 --platform azure-ai-foundry --region eastus --environment prod
     aigov gate --deployment k8s/model-deployment.yaml
+
+    With --deployment FILE the whole deployment comes from FILE: MODEL, --platform,
+    --region, --environment, --exposure, --guardrail and --approval are a usage error
+    beside it (exit 2), never silently ignored.
     """
     from aigov.api.gate import gate as run_gate
     from aigov.api.gate import proposed_deployment, read_deployment
     from aigov.registry.store import open_registry
 
-    if deployment_file is not None and (model or platform or region):
-        raise click.UsageError("give either --deployment FILE or MODEL --platform --region")
-    if deployment_file is None and not (model and platform and region):
+    ctx = click.get_current_context()
+    if deployment_file is not None:
+        clashing = [_flag(ctx, name) for name in DESCRIPTOR_FIELDS if _given(ctx, name)]
+        if clashing:
+            raise click.UsageError(
+                f"{', '.join(clashing)} cannot be given with --deployment FILE: the "
+                "deployment comes from the file (edit the file, or give MODEL --platform "
+                "--region ... without --deployment)"
+            )
+    elif not (model and platform and region):
         raise click.UsageError("MODEL, --platform and --region are required (or --deployment FILE)")
     try:
         if deployment_file is not None:
@@ -121,8 +228,8 @@ def gate(
         message = exc.render() if isinstance(exc, InputError) else str(exc)
         if not isinstance(exc, AigovError) and os.environ.get("AIGOV_DEBUG"):
             traceback.print_exc()
-        click.echo(f"DENY (error: {message.splitlines()[0] if message else type(exc).__name__})")
-        click.echo(f"aigov: error: {message}", err=True)
+        print_error(exc, fmt == "json")
+        click.echo(f"aigov: error: {message or type(exc).__name__}", err=True)
         sys.exit(EXIT_ERROR)
     if fmt == "json":
         click.echo(decision.model_dump_json(indent=2))

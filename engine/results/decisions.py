@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from aigov.exit_codes import EXIT_FINDINGS, EXIT_INDETERMINATE, EXIT_OK
+from aigov.errors import InputError
+from aigov.exit_codes import EXIT_ERROR, EXIT_FINDINGS, EXIT_INDETERMINATE, EXIT_OK
 from aigov.results.diff import RunDiff
-from aigov.results.findings import BLOCKING, Finding, Outcome
+from aigov.results.findings import BLOCKING, Finding, Outcome, WaiverInfo
 from aigov.results.severity import Severity
 from aigov.results.spool import ResultSpool
 
@@ -33,6 +35,36 @@ def audit_exit_code(
     return EXIT_OK
 
 
+def gate_subjects(
+    deployment: str,
+    model: str,
+    approval: str | None,
+    waivers: Iterable[WaiverInfo] = (),
+) -> dict[str, list[str]]:
+    """Every record a gate decision on ``deployment`` depends on, by subject kind: the one
+    statement of which findings a gate decision includes.
+
+    A deployment relies on itself, on its model, on the approval it names (an approval
+    without its evidence is a decision without its basis) and on every waiver that can waive
+    a finding about one of those three (a waiver whose subject is the deployment, the model or
+    the approval: a waiver on the model covers its deployments' and approvals' findings as
+    well). Findings about the model's other deployments, other approvals and their waivers do
+    not decide. An audit of the same registry reports the same findings about these subjects,
+    so a gate on a registry deployment and the audit of that deployment agree."""
+    relied = [deployment, model] + ([approval] if approval else [])
+    return {
+        "deployment": [deployment],
+        "model": [model],
+        "approval": [approval] if approval else [],
+        "waiver": sorted({w.id for w in waivers if w.subject in relied}),
+    }
+
+
+def concerns(finding: Finding, subjects: dict[str, list[str]]) -> bool:
+    """Whether ``finding`` is about one of ``subjects`` (:func:`gate_subjects`)."""
+    return finding.subject in subjects.get(finding.subject_kind, ())
+
+
 class GateDecision(BaseModel):
     decision: Literal["ALLOW", "DENY"]
     exit_code: int
@@ -48,3 +80,50 @@ class GateDecision(BaseModel):
     waived: list[Finding]
     below_threshold: list[Finding]
     remediation: dict[str, str]
+    # the records whose findings decided (gate_subjects), by subject kind
+    depends_on: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class GateProblem(BaseModel):
+    """One located problem of a gate's input (a descriptor, a policy file)."""
+
+    file: str
+    line: int | None
+    message: str
+    record: str | None = None
+    field: str | None = None
+
+
+class GateError(BaseModel):
+    """A gate that could not decide: DENY with exit 2, in the same shape as a decision's
+    first fields (``decision``, ``exit_code``, ``reason``) so that a machine reads every
+    outcome the same way."""
+
+    decision: Literal["DENY"] = "DENY"
+    exit_code: int = EXIT_ERROR
+    reason: str
+    error: str
+    problems: list[GateProblem] = Field(default_factory=list)
+
+    @classmethod
+    def from_message(
+        cls, message: str, problems: Iterable[GateProblem] = (), headline: str | None = None
+    ) -> GateError:
+        first = headline or (message.splitlines()[0] if message else "unknown error")
+        return cls(reason=f"error: {first}", error=message or first, problems=list(problems))
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> GateError:
+        """The error of any exception: an input error keeps each located problem, and its
+        first problem is named in ``reason``."""
+        if isinstance(exc, InputError) and exc.problems:
+            problems = [
+                GateProblem(
+                    file=p.file, line=p.line, message=p.message, record=p.record, field=p.field
+                )
+                for p in exc.problems
+            ]
+            more = len(exc.problems) - 1
+            headline = f"{exc.summary}: {exc.problems[0]}" + (f" (+{more} more)" if more else "")
+            return cls.from_message(exc.render(), problems, headline)
+        return cls.from_message(str(exc) or type(exc).__name__)
