@@ -1,14 +1,47 @@
-"""Terminal output helpers: plain tables, colour that respects NO_COLOR, stderr progress."""
+"""Terminal output helpers: plain tables, colour that respects NO_COLOR, stderr progress, and
+:func:`printable`, which makes registry text safe to show."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from typing import TextIO
 
 import click
+
+# What must never reach a terminal, a CI log or a PR comment raw (Unicode categories): controls
+# (Cc: the C0 and C1 controls and DEL - ANSI escape sequences, backspace, carriage return
+# overwrite what was printed), format characters (Cf: the bidirectional overrides and isolates
+# U+202A-U+202E and U+2066-U+2069, the marks U+200E/U+200F, zero-width characters - text that
+# reads other than it is), line and paragraph separators (Zl, Zp) and lone surrogates (Cs).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: object, *, keep_layout: bool = False) -> str:
+    """``text`` with every control, format (bidi, zero-width) and separator character shown
+    escaped (``\\x1b``, ``\\u202e``), so that registry text cannot colour, move the cursor,
+    erase, reorder or hide what a terminal, a log or a rendered comment shows. With
+    ``keep_layout``, newlines and tabs stay (a block of several lines); otherwise they are
+    escaped too, so that a value cannot start a line of its own."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(
+        char
+        if (keep_layout and char in "\n\t") or unicodedata.category(char) not in _UNSAFE_CATEGORIES
+        else _escape_char(char)
+        for char in value
+    )
 
 
 def colour_enabled(stream: TextIO | None = None) -> bool:
@@ -27,7 +60,9 @@ def style(text: str, colour: str | None = None, *, bold: bool = False, err: bool
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A left-aligned plain-text table (no box drawing, so it pastes into tickets cleanly)."""
-    cells = [[str(h) for h in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    cells = [[printable(h) for h in headers]] + [
+        [("" if c is None else printable(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for index, row in enumerate(cells):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aigov.console import printable
 from aigov.results.diff import RunDiff
 from aigov.results.findings import Change
 
@@ -23,4 +24,4 @@ def render_diff_text(diff: RunDiff) -> str:
             f"  {entry.change.value:<15} [{entry.severity.value}] {entry.policy} {entry.model} "
             f"{entry.subject_kind} {entry.subject} ({before} -> {after}): {entry.message}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(printable, lines)) + "\n"  # one line per entry, controls escaped

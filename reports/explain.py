@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from aigov.console import printable
 from aigov.results.explanation import Explanation
 from aigov.results.findings import Outcome
 
@@ -125,4 +126,6 @@ def render_text(explanations: list[Explanation], as_of: dt.date) -> str:
                 lines.append(f"  would pass if {line}")
         lines.append("")
     lines.append(f"(evaluated as of {as_of})")
-    return "\n".join(lines) + "\n"
+    # Each entry is one line: any control or bidi character a record brought is shown escaped
+    # (a newline in a value too, so that it cannot forge a line of its own).
+    return "\n".join(map(printable, lines)) + "\n"

@@ -8,8 +8,9 @@ e.g. ``sed -i "s|REPORT_URL|$CI_JOB_URL/artifacts/file/report.html|" report.md``
 
 Every registry-derived string is escaped for GitHub/GitLab-flavoured Markdown: ``&``, ``<``
 and ``>`` become entities (no HTML can be injected), Markdown punctuation is
-backslash-escaped (no links, emphasis or table breaks: a ``|`` cannot end a cell), and line
-breaks become spaces (a table row stays one line).
+backslash-escaped (no links, emphasis or table breaks: a ``|`` cannot end a cell), line
+breaks become spaces (a table row stays one line), and control and bidi characters are shown
+escaped (``\x1b``, ``\u202e``: :func:`aigov.console.printable`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from aigov.console import printable
 from aigov.reports.common import SHOWN
 from aigov.results.findings import BLOCKING, OUTCOME_ORDER, AuditResult, Finding, Outcome
 from aigov.results.severity import Severity
@@ -29,10 +31,16 @@ _NEWLINES = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 
 def escape(text: object) -> str:
     """Make ``text`` inert in GitHub/GitLab Markdown, inside or outside a table cell."""
-    value = _NEWLINES.sub(" ", str(text))
+    value = printable(_NEWLINES.sub(" ", str(text)))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # Entities survive: the escapes never touch '&', ';', '#' inside them or letters.
     return _PUNCTUATION.sub(r"\\\1", value).strip()
+
+
+def _code(text: str) -> str:
+    """Text inside a code span: shown literally, so only controls and backticks (which
+    would end the span) need neutralising."""
+    return printable(_NEWLINES.sub(" ", text)).replace("`", "'")
 
 
 def _subject(finding: Finding) -> str:
@@ -51,8 +59,8 @@ def render(result: AuditResult) -> str:
         "",
         f"{len(blocking)} blocking findings (fail or review at or above "
         f"**{result.fail_on.value}**) · as of {result.as_of} · {len(result.models)} models · "
-        f"{len(result.policies)} policies · policy set `{result.policy_digest[:12]}`"
-        + (f" · registry `{result.registry_digest[:12]}`" if result.registry_digest else "")
+        f"{len(result.policies)} policies · policy set `{_code(result.policy_digest[:12])}`"
+        + (f" · registry `{_code(result.registry_digest[:12])}`" if result.registry_digest else "")
         + (f" · run {escape(result.run.id)}" if result.run else ""),
         "",
         "| outcome | " + " | ".join(s.value for s in Severity) + " | total |",

@@ -6,7 +6,7 @@ import io
 from collections import Counter
 from typing import IO
 
-from aigov.console import style, table
+from aigov.console import printable, style, table
 from aigov.reports.common import SHOWN
 from aigov.results.findings import BLOCKING, AuditResult, Finding, Outcome
 from aigov.results.severity import Family, Severity
@@ -35,7 +35,8 @@ def finding_line(finding: Finding) -> str:
         extra = f" [waiver {finding.waiver.id} {state} {finding.waiver.expires_at}]"
     if finding.missing:
         extra += f" [missing: {', '.join(finding.missing)}]"
-    return f"{severity} {outcome:<13} {finding.policy:<22} {subject}: {finding.message}{extra}"
+    line = f"{outcome:<13} {finding.policy:<22} {subject}: {finding.message}{extra}"
+    return f"{severity} {printable(line)}"
 
 
 def write(source: AuditResult | ResultView, out: IO[str]) -> None:
@@ -69,12 +70,13 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         models += 1
         if model.status == "blocked":
             blocked.append((model.id, model.name))
-    out.write(
+    header = (
         f"aigov audit as of {view.as_of}: {models} models, "
         f"{len(view.policies)} policies (policy set {view.policy_digest[:12]}"
         + (f", registry {view.registry_digest[:12]}" if view.registry_digest else "")
-        + f"); blocking at {view.fail_on.value} and above\n\n"
+        + f"); blocking at {view.fail_on.value} and above"
     )
+    out.write(printable(header) + "\n\n")
     out.write(
         table(
             ["OUTCOME", *[s.value for s in severities], "TOTAL"],
@@ -100,7 +102,8 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         )
     out.write(f"\nBlocked models: {len(blocked)} of {models}\n")
     for model_id, name in blocked:
-        out.write(f"  {model_id} ({name}): {per_model[model_id]} blocking findings\n")
+        line = f"  {model_id} ({name}): {per_model[model_id]} blocking findings"
+        out.write(printable(line) + "\n")
     if not any(by_severity.values()):
         out.write("\nNo findings.\n")
     else:

@@ -1,12 +1,31 @@
 """One pipeline for every front door (audit, the spooled audit, gate, explain, policy tests):
 open or borrow the registry, fix ``as_of``, compile the policy set once, stream partitions,
-evaluate them sequentially or in worker processes, and build the result."""
+evaluate them sequentially or in worker processes, and build the result.
+
+Worker processes (``workers`` > 1 and more than :data:`PARTITION_CHUNK` models) are bounded:
+
+* a chunk of models that makes no progress for ``AIGOV_WORKER_TIMEOUT`` seconds (default
+  :data:`WORKER_TIMEOUT`, 300 s; a worker that hangs or was stopped) fails the run with an
+  :class:`~aigov.evaluate.session.EngineError` naming the models (exit 2), and every worker
+  is killed;
+* workers die with the process that started them (Linux: ``PR_SET_PDEATHSIG``; elsewhere a
+  worker exits when it sees its parent change), so killing an audit leaves none behind;
+* SIGINT and SIGTERM during an audit raise :class:`Interrupted` (a ``SystemExit`` with the
+  conventional code 130 or 143), so that the workers are killed and the result spool is
+  removed on the way out; a spool whose process was killed outright (SIGKILL) is removed by
+  a small watchdog process (:func:`_watch_spool`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import functools
+import math
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,6 +42,8 @@ from aigov.evaluate.outcomes import (
     policy_catalogue,
 )
 from aigov.evaluate.session import EngineError
+from aigov.exit_codes import EXIT_SIGTERM
+from aigov.interrupts import stop_signals
 from aigov.policy.ast import PolicySet
 from aigov.policy.loader import load_policies
 from aigov.registry.records import DeploymentBase
@@ -37,6 +58,78 @@ from aigov.results.severity import Severity
 from aigov.results.spool import ResultSpool, SpoolEntry, Totals
 
 PARTITION_CHUNK = 200  # partitions loaded per query batch and handed to a worker at once
+WORKER_TIMEOUT = 300.0  # seconds a worker may spend on one chunk (AIGOV_WORKER_TIMEOUT)
+
+
+def worker_timeout() -> float:
+    """Seconds a worker may spend on one chunk of models: ``AIGOV_WORKER_TIMEOUT``, default
+    :data:`WORKER_TIMEOUT`. A value that is not a positive number is an error."""
+    raw = os.environ.get("AIGOV_WORKER_TIMEOUT", "").strip()
+    if not raw:
+        return WORKER_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise AigovError(
+            f"AIGOV_WORKER_TIMEOUT: expected a positive number of seconds, got {raw!r}"
+        )
+    return value
+
+
+# The watchdog: removes the spool directory if this process dies without removing it
+# (SIGKILL, a crash); exits on its own once the directory is gone (the spool was closed).
+_WATCHDOG = """
+import os, select, shutil, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+path = sys.argv[1]
+while os.path.isdir(path):
+    ready, _, _ = select.select([sys.stdin], [], [], 0.5)
+    if ready and not os.read(sys.stdin.fileno(), 1024):
+        shutil.rmtree(path, ignore_errors=True)
+        break
+"""
+
+
+# The running watchdogs: each holds the write end of its pipe for as long as this process
+# lives (dropping it would tell the watchdog that this process has ended).
+_WATCHDOGS: list[subprocess.Popen[bytes]] = []
+
+
+def _watch_spool(directory: Path) -> None:
+    """Start the spool watchdog for ``directory``: a small process that holds the read end
+    of a pipe whose write end only this process holds. When this process ends, however it
+    ends, the pipe reaches end-of-file and the watchdog removes the directory if it is still
+    there. Where no watchdog can be started, the spool is still removed on every way out
+    but SIGKILL."""
+    for done in [w for w in _WATCHDOGS if w.poll() is not None]:
+        _WATCHDOGS.remove(done)
+        if done.stdin is not None:
+            done.stdin.close()
+    try:
+        watchdog = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,  # a Ctrl-C to the terminal's process group spares it
+        )
+    except OSError:
+        return
+    _WATCHDOGS.append(watchdog)
+
+
+def _release_watchdogs() -> None:
+    """In a forked worker: close the inherited write ends, so that only the parent's end
+    keeps each watchdog waiting."""
+    for watchdog in _WATCHDOGS:
+        if watchdog.stdin is not None:
+            with contextlib.suppress(OSError):
+                watchdog.stdin.close()
+    _WATCHDOGS.clear()
 
 
 def resolve_policies(policies: PolicySet | Iterable[str | Path] | None) -> PolicySet:
@@ -145,6 +238,8 @@ class Pipeline:
         that only what the caller keeps crosses the process boundary.
         """
         transform = transform or (lambda result: result)
+        if workers > 1:
+            worker_timeout()  # a bad AIGOV_WORKER_TIMEOUT is an error whatever the size
         if workers > 1 and len(ids) > PARTITION_CHUNK:
             url = registry.url.render_as_string(hide_password=False)
             compiled, fail_on = self.compiled, self.fail_on
@@ -187,6 +282,40 @@ def build_result(
 
 
 _WORKER: dict[str, Any] = {}
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); elsewhere, or
+    where prctl cannot be called, the worker's own parent check (:func:`_check_parent`)
+    remains."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _check_parent() -> None:
+    """Exit at once if the process that started this worker is gone (the worker has been
+    re-parented): no orphan goes on evaluating and holding the database."""
+    if os.getppid() != _WORKER.get("parent"):
+        os._exit(EXIT_SIGTERM)
+
+
+def _worker_init(parent: int) -> None:
+    """Runs first in each worker: the parent alone decides what SIGINT means (a Ctrl-C
+    reaches the whole process group) and SIGTERM kills; the worker dies with its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _release_watchdogs()
+    _WORKER["parent"] = parent
+    _die_with_parent()
+    _check_parent()  # the parent may have died before prctl took effect
 
 
 def _worker_chunk(ids: list[str]) -> list[Any]:
@@ -196,10 +325,24 @@ def _worker_chunk(ids: list[str]) -> list[Any]:
         state["evaluate"] = PartitionEvaluator(state["compiled"], state["fail_on"])
         state["registry"] = open_registry(state["url"])
     transform = state["transform"]
-    return [
-        transform(state["evaluate"](partition))
-        for partition in iter_partitions(state["registry"], state["compiled"], ids)
-    ]
+    results = []
+    for partition in iter_partitions(state["registry"], state["compiled"], ids):
+        _check_parent()
+        results.append(transform(state["evaluate"](partition)))
+    return results
+
+
+def _kill_pool(pool: Any) -> None:
+    """Kill every worker of ``pool`` (SIGKILL also ends a stopped process) and reap them,
+    without waiting for the chunks they hold."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=10)
 
 
 def _parallel(
@@ -212,48 +355,71 @@ def _parallel(
     transform: Callable[[PartitionResult], Any],
 ) -> Iterator[Any]:
     """Partition-parallel evaluation in worker processes, results in id order, at most a few
-    chunks in flight (memory stays flat); any failure fails the run, naming the models."""
+    chunks in flight (memory stays flat); any failure fails the run, naming the models.
+
+    A chunk that takes longer than :func:`worker_timeout` fails the run. Unless every chunk
+    finished, the workers are killed on the way out (an error, a signal, or the caller
+    closing this generator early), never waited for."""
     import multiprocessing
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import wait as wait_for
     from concurrent.futures.process import BrokenProcessPool
 
+    timeout = worker_timeout()
     chunks = [ids[i : i + PARTITION_CHUNK] for i in range(0, len(ids), PARTITION_CHUNK)]
     _WORKER.clear()
     _WORKER.update(url=url, compiled=compiled, fail_on=fail_on, transform=transform)
     context = multiprocessing.get_context("fork")
     pending: deque[tuple[list[str], Future[list[Any]]]] = deque()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    )
+    finished = False
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            queue = iter(chunks)
-            for chunk in queue:
-                pending.append((chunk, pool.submit(_worker_chunk, chunk)))
-                if len(pending) >= workers * 2:
-                    break
-            while pending:
-                chunk, future = pending.popleft()
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    raise EngineError(
-                        f"a worker process died while evaluating models {chunk[0]} .. {chunk[-1]}"
-                    ) from None
-                except AigovError:
-                    raise
-                except Exception as exc:
-                    raise EngineError(
-                        f"worker failed on models {chunk[0]} .. {chunk[-1]}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                following = next(queue, None)
-                if following is not None:
-                    pending.append((following, pool.submit(_worker_chunk, following)))
-                if progress:
-                    progress(len(chunk))
-                yield from results
+        queue = iter(chunks)
+        for chunk in queue:
+            pending.append((chunk, pool.submit(_worker_chunk, chunk)))
+            if len(pending) >= workers * 2:
+                break
+        while pending:
+            chunk, future = pending.popleft()
+            if not wait_for([future], timeout=timeout).done:
+                raise EngineError(
+                    f"a worker made no progress for {timeout:g} s (AIGOV_WORKER_TIMEOUT) "
+                    f"while evaluating models {chunk[0]} .. {chunk[-1]}: it hangs or was "
+                    "stopped; every worker was killed"
+                )
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                raise EngineError(
+                    f"a worker process died while evaluating models {chunk[0]} .. {chunk[-1]}"
+                ) from None
+            except AigovError:
+                raise
+            except Exception as exc:
+                raise EngineError(
+                    f"worker failed on models {chunk[0]} .. {chunk[-1]}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            following = next(queue, None)
+            if following is not None:
+                pending.append((following, pool.submit(_worker_chunk, following)))
+            if progress:
+                progress(len(chunk))
+            yield from results
+        finished = True
     finally:
         for _chunk, future in pending:
             future.cancel()
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _kill_pool(pool)
         _WORKER.clear()
 
 
@@ -276,7 +442,7 @@ def audit(
     :func:`audit_to_spool`.
     """
     pipeline = Pipeline(policies, as_of, fail_on=fail_on)
-    with pipeline.registry(registry) as reg:
+    with pipeline.registry(registry) as reg, stop_signals():
         digest = compute_registry_digest(reg) if registry_digest else None
         ids = pipeline.model_ids(reg, models)
         results = pipeline.results(reg, ids, workers=workers, progress=progress)
@@ -295,29 +461,37 @@ def audit_to_spool(
     directory: Path | None = None,
 ) -> ResultSpool:
     """Like :func:`audit`, with the result spooled to disk (memory stays flat with the
-    registry's size). Close the spool when done."""
+    registry's size). Close the spool when done.
+
+    The spool's temporary directory is removed on every way out: on an error or a signal
+    here (SIGINT and SIGTERM raise :class:`Interrupted`), by ``close``, and, should this
+    process be killed outright, by a watchdog process (a ``directory`` given is the
+    caller's and is left alone)."""
     pipeline = Pipeline(policies, as_of, fail_on=fail_on)
-    spool = ResultSpool(
-        as_of=pipeline.as_of,
-        fail_on=pipeline.fail_on,
-        policy_digest=pipeline.policy_set.digest,
-        policies=policy_catalogue(pipeline.policy_set),
-        registry_digest=compute_registry_digest(registry),
-        directory=directory,
-    )
-    try:
-        ids = pipeline.model_ids(registry, models)
-        entries = pipeline.results(
-            registry,
-            ids,
-            workers=workers,
-            progress=progress,
-            transform=functools.partial(spool_entry, fail_on=pipeline.fail_on),
+    with stop_signals():
+        spool = ResultSpool(
+            as_of=pipeline.as_of,
+            fail_on=pipeline.fail_on,
+            policy_digest=pipeline.policy_set.digest,
+            policies=policy_catalogue(pipeline.policy_set),
+            registry_digest=compute_registry_digest(registry),
+            directory=directory,
         )
-        spool.extend(entries)
-    except BaseException:
-        spool.close()
-        raise
+        try:
+            if directory is None:
+                _watch_spool(spool._dir)
+            ids = pipeline.model_ids(registry, models)
+            entries = pipeline.results(
+                registry,
+                ids,
+                workers=workers,
+                progress=progress,
+                transform=functools.partial(spool_entry, fail_on=pipeline.fail_on),
+            )
+            spool.extend(entries)
+        except BaseException:
+            spool.close()
+            raise
     return spool
 
 
