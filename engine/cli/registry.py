@@ -38,9 +38,15 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
     would change (against an empty registry when the database does not exist yet).
     """
     from aigov.errors import MissingDatabaseError
-    from aigov.registry.operations import import_paths
-    from aigov.registry.store import open_registry
+    from aigov.registry.interchange import read_registry_files
+    from aigov.registry.operations import import_loaded, reject_invalid_input
+    from aigov.registry.store import missing_sqlite_file, open_registry
 
+    loaded, problems = read_registry_files(list(paths))
+    if not dry_run and missing_sqlite_file(db):
+        # A rejected import must not leave a new, empty database behind: check the input
+        # completely (references against the empty registry it would create) first.
+        reject_invalid_input(loaded, problems)
     try:
         reg = open_registry(db, create=not dry_run)
     except MissingDatabaseError:
@@ -50,7 +56,7 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
         reg = open_registry("sqlite://", create=True)
         click.echo("no registry database yet: validating against an empty registry", err=True)
     with reg:
-        report = import_paths(reg, list(paths), dry_run=dry_run)
+        report = import_loaded(reg, loaded, problems, dry_run=dry_run)
     if fmt == "json":
         click.echo(report.model_dump_json(indent=2))
         return
@@ -123,6 +129,42 @@ def registry_show(db: str | None, record_id: str, fmt: str) -> None:
     with open_registry(db) as reg:
         view = show_record(reg, record_id)
     click.echo(view.model_dump_json(indent=2) if fmt == "json" else render_record_text(view))
+
+
+@registry.command("check")
+@db_option
+@format_option("text", "json")
+def registry_check(db: str | None, fmt: str) -> None:
+    """Check the registry's integrity: exit 0 if sound, 2 if not.
+
+    On SQLite, a full PRAGMA integrity_check (every page, every index entry); on every
+    backend, every stored record validated as an import validates it, and each record
+    compared with what was imported (a row changed by SQL or another tool shows).
+    """
+    from aigov.exit_codes import EXIT_ERROR
+    from aigov.registry.operations import check_registry
+    from aigov.registry.store import open_registry
+
+    with open_registry(db) as reg:
+        report = check_registry(reg)
+    if fmt == "json":
+        click.echo(json.dumps({**report.model_dump(), "ok": report.ok}, indent=2))
+    elif report.ok:
+        click.echo(
+            f"registry {report.url} is sound: {report.records} records checked "
+            f"({'; '.join(report.checks)})"
+        )
+    else:
+        noun = "problem" if len(report.problems) == 1 else "problems"
+        click.echo(
+            f"registry {report.url}: {len(report.problems)} {noun} "
+            f"({report.records} records checked)",
+            err=True,
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem}", err=True)
+    if not report.ok:
+        raise SystemExit(EXIT_ERROR)
 
 
 @registry.command("schema")

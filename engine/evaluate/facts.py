@@ -16,8 +16,7 @@ empty lists are dropped (a missing field is what ``missing`` tests for).
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from aigov.policy.operators import compile_regex
 from aigov.policy.schema import (
     CHILD_FACTS,
     COMPUTED,
@@ -37,7 +37,15 @@ from aigov.policy.schema import (
 from aigov.registry.interchange import record_to_data
 from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
 from aigov.registry.records import KINDS, DeploymentBase
-from aigov.registry.store import DATASET_LINK_FIELDS, chunked, dataset_links, table_of
+from aigov.registry.store import (
+    DATASET_LINK_FIELDS,
+    chunked,
+    dataset_links,
+    fetch_rows,
+    table_of,
+    validate_stored,
+    verify_readable,
+)
 from aigov.results.waivers import waiver_expired
 
 _ORDER = {kind: index for index, kind in enumerate(KINDS)}
@@ -102,11 +110,47 @@ def _plain(value: Any) -> Any:
 
 
 def row_data(row: Any, links: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """A table row as interchange data (what ``record_to_data`` gives for the same record,
-    without re-validating rows that were validated when imported)."""
+    """A table row as interchange data (what ``record_to_data`` gives for the same record),
+    not validated: evaluation reads rows through :func:`stored_data`."""
     data = {k: _plain(v) for k, v in row._mapping.items() if v is not None and v != [] and v != {}}
     if links:
         data.update(links)
+    return data
+
+
+# Kinds whose records many partitions share (providers and terms above all, ancestors,
+# their edges and investigations): validated once per run, not once per chunk. Deployments,
+# approvals and waivers belong to one model and are read once anyway.
+_SHARED_KINDS = frozenset({"provider", "terms", "model", "dataset", "lineage", "investigation"})
+_VALIDATED_MAX = 20_000
+_validated: OrderedDict[tuple[str, str, str], tuple[Any, Any, dict[str, Any]]] = OrderedDict()
+
+
+def stored_data(
+    kind: str, row: Any, links: dict[str, list[str]] | None = None, source: str = ""
+) -> dict[str, Any]:
+    """A stored row as interchange data, validated exactly as an import validates it: a value
+    written by SQL or another tool (an enum value outside its enum, a malformed id) raises
+    :class:`~aigov.registry.store.StoredRecordError` instead of silently not matching a
+    policy. A shared record is validated once while its row is unchanged: the cache (per
+    process, so forked workers share what the parent validated) holds the row itself and is
+    used only for an equal row from the same database (``source``)."""
+    shared = kind in _SHARED_KINDS
+    if shared:
+        key = (source, kind, row.id)
+        hit = _validated.get(key)
+        if hit is not None and hit[0] == row and hit[1] == links:
+            _validated.move_to_end(key)
+            return hit[2]
+    mapping = row._asdict()
+    if links:
+        mapping.update(links)
+    validate_stored(kind, mapping)
+    data = row_data(row, links)
+    if shared:
+        _validated[key] = (row, links, data)
+        if len(_validated) > _VALIDATED_MAX:
+            _validated.popitem(last=False)
     return data
 
 
@@ -163,12 +207,14 @@ class PartitionLoader:
         fact_fields: dict[str, frozenset[str]] | None = None,
         regexes: dict[str, list[tuple[str, str, str]]] | None = None,
     ):
+        verify_readable(conn)  # a damaged SQLite file hides records: refuse it first
         self.conn = conn
+        self.source = conn.engine.url.render_as_string(hide_password=False)
         self.as_of = as_of
         self.member_fields = member_fields
         self.fact_fields = fact_fields
         self.regexes = {
-            kind: [(name, re.compile(pattern), field) for name, pattern, field in specs]
+            kind: [(name, compile_regex(pattern), field) for name, pattern, field in specs]
             for kind, specs in (regexes or {}).items()
         }
 
@@ -186,11 +232,13 @@ class PartitionLoader:
         table = table_of(kind)
         ids: list[str] = []
         for chunk in chunked(sorted(set(values)), 500):
-            rows = self.conn.execute(sa.select(table).where(table.c[column].in_(chunk))).all()
+            query = sa.select(table).where(table.c[column].in_(chunk))
+            rows = fetch_rows(self.conn, query, table)
             links = dataset_links(self.conn, [r.id for r in rows]) if kind == "dataset" else {}
             for row in rows:
                 if row.id not in loaded.records:
-                    loaded.records[row.id] = (kind, row_data(row, links.get(row.id)))
+                    data = stored_data(kind, row, links.get(row.id), self.source)
+                    loaded.records[row.id] = (kind, data)
                 ids.append(row.id)
         return ids
 

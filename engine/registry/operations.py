@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Connection
 
-from aigov.errors import InputError, NotFoundError, Problem
+from aigov.errors import InputError, NotFoundError, Problem, RegistryError
 from aigov.registry.interchange import (
     LoadedRecord,
     check_references,
@@ -22,15 +22,22 @@ from aigov.registry.interchange import (
 from aigov.registry.records import KINDS, RecordBase
 from aigov.registry.store import (
     DATASET_LINK_FIELDS,
+    PG_IMPORT_LOCK,
+    REGISTRY_TABLES,
     DatasetLink,
     Registry,
     RegistryObject,
+    btree_problems,
     chunked,
+    dataset_links,
+    db_error,
     iter_records,
     record_rows,
     records_where,
     sa_table,
+    stored_problems,
     table_of,
+    undecodable_cells,
 )
 from aigov.results.records import RecordSummary, RecordView, Related
 
@@ -102,9 +109,35 @@ def import_loaded(
 ) -> ImportReport:
     """Import already-validated records (see :func:`import_paths`); ``problems`` found while
     reading them are reported together with the reference problems."""
-    problems = list(problems or [])
+    try:
+        return _import_loaded(registry, loaded, list(problems or []), dry_run=dry_run)
+    except sa.exc.DBAPIError as exc:
+        # One short line: SQLAlchemy's own text holds the statement and, for a bulk insert,
+        # thousands of bound parameters.
+        raise RegistryError(
+            f"import into {registry.display_url} failed, nothing was imported: {db_error(exc)}"
+        ) from None
+
+
+def reject_invalid_input(loaded: list[LoadedRecord], problems: list[Problem]) -> None:
+    """Raise :class:`InputError` if the input is invalid on its own, references included
+    (as against an empty registry): lets an import into a registry that does not exist yet
+    reject bad input before creating the database."""
+    problems = problems + check_references(loaded, {})
+    if problems:
+        raise InputError(problems, "registry input rejected, nothing was imported")
+
+
+def _import_loaded(
+    registry: Registry, loaded: list[LoadedRecord], problems: list[Problem], *, dry_run: bool
+) -> ImportReport:
     files = len({item.file for item in loaded})
     with registry.write() as conn:
+        if registry.url.get_backend_name() == "postgresql":
+            # Imports queue here (SQLite: BEGIN IMMEDIATE): everything below reads what an
+            # import that finished while this one waited has written, so records both create
+            # are created once and reported unchanged by the second.
+            conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({PG_IMPORT_LOCK})"))
         problems += check_references(loaded, existing_kinds(conn))
         if problems:
             raise InputError(problems, "registry input rejected, nothing was imported")
@@ -177,6 +210,106 @@ def import_loaded(
             for chunk in chunked(links, 5000):
                 conn.execute(sa.insert(link_table), chunk)
     return report
+
+
+class RegistryCheck(BaseModel):
+    """What ``aigov registry check`` found: every problem, each naming what it concerns."""
+
+    url: str
+    backend: str
+    records: int
+    checks: list[str]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MAX_CHECK_PROBLEMS = 1000  # reported in full up to here; beyond, counted
+
+
+def check_registry(registry: Registry) -> RegistryCheck:
+    """Check the whole registry: on SQLite the file's structure (``PRAGMA integrity_check``,
+    every page and every index entry); on every backend every stored record against the
+    import's validation, and the record index (``registry_object``: kind and digest of each
+    record) against the records, so a row changed outside ``aigov registry import`` shows."""
+    problems: list[str] = []
+    checks: list[str] = []
+    backend = registry.url.get_backend_name()
+    records = 0
+    with registry.read() as conn:
+        if backend == "sqlite":
+            checks.append("PRAGMA integrity_check")
+            try:
+                lines = conn.exec_driver_sql("PRAGMA integrity_check(1000)").scalars().all()
+            except sa.exc.DBAPIError as exc:
+                lines = [db_error(exc)]
+            problems += [f"integrity_check: {line}" for line in lines if line != "ok"]
+            if not problems:
+                problems += btree_problems(conn, REGISTRY_TABLES)
+        checks.append("every record validated as an import validates it")
+        checks.append("the record index (registry_object) against the records")
+        objects = sa_table(RegistryObject)
+        try:
+            for kind in KINDS:
+                indexed = {
+                    row.id: row.digest
+                    for row in conn.execute(
+                        sa.select(objects.c.id, objects.c.digest).where(objects.c.kind == kind)
+                    )
+                }
+                count, kind_problems = _check_kind(conn, kind, indexed)
+                records += count
+                problems += kind_problems
+            stray = conn.execute(
+                sa.select(objects.c.id, objects.c.kind)
+                .where(objects.c.kind.not_in(list(KINDS)))
+                .order_by(objects.c.id)
+            ).all()
+            problems += [f"record index: '{row.id}' has unknown kind '{row.kind}'" for row in stray]
+        except sa.exc.DBAPIError as exc:
+            problems.append(f"cannot read the registry: {db_error(exc)}")
+    if len(problems) > MAX_CHECK_PROBLEMS:
+        hidden = len(problems) - MAX_CHECK_PROBLEMS
+        problems = [*problems[:MAX_CHECK_PROBLEMS], f"… and {hidden} more problems"]
+    return RegistryCheck(
+        url=registry.display_url, backend=backend, records=records, checks=checks, problems=problems
+    )
+
+
+def _check_kind(conn: Connection, kind: str, indexed: dict[str, str]) -> tuple[int, list[str]]:
+    """Validate every stored record of ``kind`` and compare it with its index entry."""
+    table = table_of(kind)
+    problems: list[str] = []
+    count = 0
+    try:
+        links = dataset_links(conn) if kind == "dataset" else {}
+        rows = conn.execute(sa.select(table).order_by(table.c.id)).all()
+    except (ValueError, TypeError):
+        cells = undecodable_cells(conn, table, limit=MAX_CHECK_PROBLEMS)
+        return 0, cells or [f"stored {kind} rows cannot be read"]
+    spec = KINDS[kind]
+    for row in rows:
+        count += 1
+        data = dict(row._mapping)
+        data.update(links.get(row.id, {}))
+        try:
+            record = spec.record.model_validate(data)
+        except ValidationError as exc:
+            problems += stored_problems(kind, row.id, exc)
+            indexed.pop(row.id, None)
+            continue
+        digest = indexed.pop(row.id, None)
+        if digest is None:
+            problems.append(f"stored {kind} '{row.id}': missing from the record index")
+        elif digest != record_digest(record):
+            problems.append(
+                f"stored {kind} '{row.id}': changed outside 'aigov registry import' (its "
+                "content is not what was imported; import the corrected record again)"
+            )
+    problems += [f"record index: {kind} '{rid}' has no stored record" for rid in sorted(indexed)]
+    return count, problems
 
 
 def export_registry(registry: Registry) -> dict[str, list[RecordBase]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -31,3 +34,19 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
+
+
+def corrupt_index(path: Path, index: str) -> None:
+    """Zero the cell count of ``index``'s root page: its entries vanish from indexed queries."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,))
+        page = root.fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    offset = (page - 1) * page_size + (100 if page == 1 else 0)
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        assert handle.read(1) in (b"\x0a", b"\x02")  # an index b-tree page
+        handle.seek(offset + 3)
+        handle.write(b"\x00\x00")
