@@ -23,6 +23,7 @@ BASE = {
     "aigov",
     "aigov.errors",
     "aigov.exit_codes",
+    "aigov.interrupts",
     "aigov.console",
     "aigov.documents",
     "aigov.shipped",
