@@ -36,6 +36,8 @@ import jinja2
 from markupsafe import Markup
 
 from aigov.reports.common import SHOWN, first_web_url, unlisted_policies, web_url
+from aigov.reports.coverage import counts_text
+from aigov.results.coverage import CoverageReport
 from aigov.results.findings import (
     BLOCKING,
     OUTCOME_ORDER,
@@ -85,6 +87,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.globals["safe_url"] = web_url
+    env.filters["counts"] = counts_text
     return env
 
 
@@ -164,6 +167,8 @@ def _finding(finding: Finding, policy_index: dict[str, int], edges: _Edges) -> d
     }
     if finding.evidence:
         out["e"] = [_match(m, edges) for m in finding.evidence]
+    if finding.evidence_omitted:
+        out["n"] = finding.evidence_omitted
     if finding.absent:
         out["a"] = finding.absent
     if finding.missing:
@@ -186,7 +191,8 @@ def page_data(result: AuditResult) -> dict[str, Any]:
     status, approval, hypothetical]``), ``lin`` (edge indices), ``f`` (findings: ``p``
     policy index, ``o`` outcome, ``k``/``s`` subject kind and id, ``m`` message, ``i`` id,
     ``e`` evidence matches (``r`` records ``[role, kind, id, fields]``, ``p`` path and ``q``
-    paths per alias as edge indices), ``a`` absence conditions, ``x`` missing fields, ``w``
+    paths per alias as edge indices), ``n`` matches not listed, ``a`` absence conditions,
+    ``x`` missing fields, ``w``
     waiver ``[id, reason, approved_by, expires_at, expired]``, ``h`` hypothetical).
     """
     # After the catalogue, any policy a finding names that the catalogue lacks.
@@ -315,8 +321,19 @@ def _context(result: AuditResult) -> dict[str, Any]:
             for p in policies
         },
         "changes": changes,
+        "coverage": _coverage(result),
         "data": script_json(page_data(result)),
     }
+
+
+def _coverage(result: AuditResult) -> CoverageReport | None:
+    """The framework coverage of the audit, from the controls its policy catalogue names
+    (None when no policy names one: the report then has no framework section)."""
+    if not any(p.controls for p in result.policies):
+        return None
+    from aigov.results.coverage import build_coverage, load_frameworks
+
+    return build_coverage(load_frameworks(), result.policies, result, mapping="run")
 
 
 def render(result: AuditResult) -> str:
@@ -337,4 +354,18 @@ def render(result: AuditResult) -> str:
             js=Markup(js),
             **_context(result),
         )
+    )
+
+
+def render_coverage_page(report: CoverageReport) -> str:
+    """The page of ``aigov coverage --format html``: the framework section alone (no script)."""
+    css, _js = _assets()
+    csp = (
+        f"default-src 'none'; style-src {csp_hash(css)}; img-src data:; base-uri 'none'; "
+        "form-action 'none'"
+    )
+    return (
+        _environment()
+        .get_template("coverage.html")
+        .render(csp=csp, css=Markup(css), cov=report)  # the package's own stylesheet
     )

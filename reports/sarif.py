@@ -20,18 +20,24 @@ Mapping (SARIF 2.1.0, OASIS Standard incl. Errata 01; section numbers of the spe
   justification: <waiver reason>}]`` (§3.34: the waiver is kept outside the analysed
   artefact, in the registry). An expired waiver suppresses nothing, so it gets no
   suppression; it is named in ``properties.waiver``.
-* Locations are logical only (registry records are not files; §3.28.4 allows a location with
-  ``logicalLocations`` and no ``physicalLocation``): the subject, fully qualified as
-  ``MODEL`` or ``MODEL/KIND/ID`` (``deepseek-r1/deployment/dep-x``), ``kind`` = the record
-  kind.
+* Every location names the subject logically (§3.33): fully qualified as ``MODEL`` or
+  ``MODEL/KIND/ID`` (``deepseek-r1/deployment/dep-x``), ``kind`` = the record kind. Given the
+  records' :class:`~aigov.results.origins.SourceLocations` (kept at import, see
+  ``aigov.api.locations``), it also carries a ``physicalLocation`` (§3.29): the registry file
+  the subject record was imported from, as ``artifactLocation.uri`` relative to the SARIF root
+  (with ``uriBaseId`` ``%SRCROOT%``; an absolute ``file:`` URI when the file lies outside it),
+  and ``region.startLine`` = the line of the record's ``id``. That is what GitHub code
+  scanning needs to show a result. A record without an origin (imported before origins were
+  kept, or a proposed deployment) keeps the logical location only.
 * ``partialFingerprints["aigovFindingId/v1"]`` = the finding's stable id (hash of policy,
-  subject and locator, never of the message), so baselines survive message changes.
+  subject and locator, never of the message or of a line), so baselines survive message
+  changes and records that move within their file.
 * ``ruleId`` and ``ruleIndex`` point into ``tool.driver.rules``; the evidence (records,
   fields and lineage path), absent and missing facts travel in ``result.properties``.
 
-GitHub code scanning only shows results with a physical location; upload this file to
-viewers that accept logical locations (e.g. the SARIF viewers of VS Code or Azure DevOps)
-or keep it as an archival artefact.
+GitHub code scanning only shows results with a physical location: results without one are
+still valid SARIF for viewers that accept logical locations (e.g. the SARIF viewers of VS
+Code or Azure DevOps).
 """
 
 from __future__ import annotations
@@ -43,12 +49,14 @@ from typing import Any
 
 from aigov.reports.common import first_web_url, naive_utc, unlisted_policies, web_url
 from aigov.results.findings import AuditResult, Finding, Outcome, PolicyInfo
+from aigov.results.origins import SourceLocation, SourceLocations
 from aigov.results.severity import Severity
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 INFORMATION_URI = "https://aigov.dev"
+SOURCE_ROOT = "%SRCROOT%"  # the uriBaseId of relative locations: the --sarif-root directory
 FINGERPRINT = "aigovFindingId/v1"
 
 LEVEL = {
@@ -143,25 +151,33 @@ def qualified_subject(finding: Finding) -> str:
     return f"{finding.model}/{finding.subject_kind}/{finding.subject}"
 
 
-def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
+def _physical(source: SourceLocation) -> dict[str, Any]:
+    artifact: dict[str, Any] = {"uri": source.uri}
+    if source.relative:
+        artifact["uriBaseId"] = SOURCE_ROOT
+    return {"artifactLocation": artifact, "region": {"startLine": source.line}}
+
+
+def _result(finding: Finding, rule_index: int, source: SourceLocation | None) -> dict[str, Any]:
     kind = KIND[finding.outcome]
+    location: dict[str, Any] = {
+        "logicalLocations": [
+            {
+                "name": finding.subject,
+                "fullyQualifiedName": qualified_subject(finding),
+                "kind": finding.subject_kind,
+            }
+        ]
+    }
+    if source is not None:
+        location = {"physicalLocation": _physical(source), **location}
     out: dict[str, Any] = {
         "ruleId": finding.policy,
         "ruleIndex": rule_index,
         "kind": kind,
         "level": LEVEL[finding.severity] if kind == "fail" else "none",
         "message": {"text": finding.message},
-        "locations": [
-            {
-                "logicalLocations": [
-                    {
-                        "name": finding.subject,
-                        "fullyQualifiedName": qualified_subject(finding),
-                        "kind": finding.subject_kind,
-                    }
-                ]
-            }
-        ],
+        "locations": [location],
         "partialFingerprints": {FINGERPRINT: finding.id},
     }
     properties: dict[str, Any] = {
@@ -174,6 +190,8 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     }
     if finding.evidence:
         properties["evidence"] = [m.model_dump(mode="json") for m in finding.evidence]
+    if finding.evidence_omitted:
+        properties["evidenceOmitted"] = finding.evidence_omitted
     if finding.absent:
         properties["absent"] = finding.absent
     if finding.missing:
@@ -204,7 +222,10 @@ def _utc(moment: dt.datetime) -> str:
     return naive_utc(moment).isoformat() + "Z"
 
 
-def sarif_log(result: AuditResult) -> dict[str, Any]:
+def sarif_log(result: AuditResult, locations: SourceLocations | None = None) -> dict[str, Any]:
+    """The SARIF log of ``result``; with ``locations``, results whose subject record has one
+    carry a physical location."""
+    known = locations or SourceLocations()
     policies = sorted(result.policies, key=lambda p: p.id)
     # A finding whose policy is not in the catalogue (a hand-edited stored run) still gets a
     # rule, built from what the finding knows.
@@ -212,7 +233,7 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
     rules = [_rule(p) for p in policies] + [_stand_in_rule(p) for p in stand_ins]
     index = {p.id: i for i, p in enumerate(policies + stand_ins)}
     results = [
-        _result(f, index[f.policy])
+        _result(f, index[f.policy], None if f.hypothetical else known.of(f.subject_kind, f.subject))
         for f in sorted(
             result.findings, key=lambda f: (f.model, f.policy, f.subject_kind, f.subject, f.id)
         )
@@ -249,5 +270,5 @@ def sarif_log(result: AuditResult) -> dict[str, Any]:
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
-def render(result: AuditResult) -> str:
-    return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"
+def render(result: AuditResult, locations: SourceLocations | None = None) -> str:
+    return json.dumps(sarif_log(result, locations), indent=2, ensure_ascii=False) + "\n"

@@ -8,7 +8,14 @@ from typing import IO
 
 from aigov.console import printable, style, table
 from aigov.reports.common import SHOWN
-from aigov.results.findings import BLOCKING, AuditResult, Finding, Outcome
+from aigov.results.findings import (
+    BLOCKING,
+    AuditResult,
+    BaselineMatch,
+    BaselineState,
+    Finding,
+    Outcome,
+)
 from aigov.results.severity import Family, Severity
 from aigov.results.spool import ResultView, as_view
 
@@ -21,7 +28,15 @@ SEVERITY_COLOUR = {
 }
 
 
-def finding_line(finding: Finding) -> str:
+def _baseline_note(match: BaselineMatch) -> str:
+    if match.state == BaselineState.baselined:
+        return " [baselined]"
+    if match.state == BaselineState.expired:
+        return f" [baseline entry expired {match.expires_at}]"
+    return f" [worse than its baseline: {match.outcome.value}, {match.severity.value}]"
+
+
+def finding_line(finding: Finding, baseline: BaselineMatch | None = None) -> str:
     severity = style(f"{finding.severity.value:<8}", SEVERITY_COLOUR[finding.severity.value])
     subject = (
         finding.subject
@@ -35,6 +50,8 @@ def finding_line(finding: Finding) -> str:
         extra = f" [waiver {finding.waiver.id} {state} {finding.waiver.expires_at}]"
     if finding.missing:
         extra += f" [missing: {', '.join(finding.missing)}]"
+    if baseline is not None:
+        extra += _baseline_note(baseline)
     line = f"{outcome:<13} {finding.policy:<22} {subject}: {finding.message}{extra}"
     return f"{severity} {printable(line)}"
 
@@ -42,6 +59,9 @@ def finding_line(finding: Finding) -> str:
 def write(source: AuditResult | ResultView, out: IO[str]) -> None:
     """The summary table, the blocked models and every non-pass finding (streamed)."""
     view = as_view(source)
+    baseline = getattr(view, "baseline", None)
+    matched = {m.finding_id: m for m in baseline.matches} if baseline else {}
+    hidden = baseline.hidden() if baseline else set()
     by_severity: Counter[tuple[Outcome, Severity]] = Counter()
     by_family: Counter[tuple[Outcome, Family]] = Counter()
     per_model: Counter[str] = Counter()
@@ -50,16 +70,18 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
     # lines are kept, not the findings with their evidence.
     listed: dict[Outcome, list[tuple[int, str]]] = {o: [] for o in SHOWN}
     threshold = view.fail_on.rank
-    blocking = fail_review = 0
+    blocking = fail_review = baselined = 0
     for f in view.iter_findings():
         bucket = listed.get(f.outcome)
         if bucket is not None:
-            bucket.append((f.severity.rank, finding_line(f)))
+            bucket.append((f.severity.rank, finding_line(f, matched.get(f.id))))
         by_severity[(f.outcome, f.severity)] += 1
         by_family[(f.outcome, f.family)] += 1
         if f.outcome in BLOCKING:
             fail_review += 1
-            if f.severity.rank >= threshold:
+            if f.severity.rank >= threshold and f.id in hidden:
+                baselined += 1
+            elif f.severity.rank >= threshold:
                 per_model[f.model] += 1
                 blocking += 1
     severities = list(Severity)
@@ -68,7 +90,8 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
     blocked: list[tuple[str, str]] = []
     for model in view.iter_models():
         models += 1
-        if model.status == "blocked":
+        # with a baseline, a model blocked only by baselined findings is not listed
+        if model.status == "blocked" and (baseline is None or per_model[model.id]):
             blocked.append((model.id, model.name))
     header = (
         f"aigov audit as of {view.as_of}: {models} models, "
@@ -77,6 +100,14 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         + f"); blocking at {view.fail_on.value} and above"
     )
     out.write(printable(header) + "\n\n")
+    if baseline is not None:
+        states = Counter(m.state for m in baseline.matches)
+        line = (
+            f"baseline {baseline.source} ({baseline.entries} entries): "
+            + ", ".join(f"{states[state]} {state.value}" for state in BaselineState)
+            + "; only findings not baselined set the exit code"
+        )
+        out.write(printable(line) + "\n\n")
     out.write(
         table(
             ["OUTCOME", *[s.value for s in severities], "TOTAL"],
@@ -115,9 +146,10 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
             for _, line in shown:
                 out.write(f"  {line}\n")
     verdict = "FAIL" if blocking else "PASS"
+    kept_out = f", {baselined} at or above {view.fail_on.value} baselined" if baseline else ""
     out.write(
         f"\n{verdict}: {blocking} findings at or above {view.fail_on.value} "
-        f"({fail_review} fail/review in total)\n"
+        f"({fail_review} fail/review in total{kept_out})\n"
     )
 
 

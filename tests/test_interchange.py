@@ -23,7 +23,7 @@ from aigov.registry.records import (
     RecordBase,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REGISTRY_DOC = Path(__file__).resolve().parent.parent / "docs" / "registry.md"
 
 
 def problems_in(*paths: Path, existing: dict[str, str] | None = None) -> list[Problem]:
@@ -646,13 +646,13 @@ def test_json_schema_rejects_invalid_files(sample_registry, change, fragment: st
     assert any(fragment in m for m in messages), messages
 
 
-# --------------------------------------------------------------------------- the README
+# --------------------------------------------------------------------------- docs/registry.md
 
 
 def _readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = REGISTRY_DOC.read_text(encoding="utf-8")
     match = re.search(r"<!-- registry-example -->\s*```yaml\n(.*?)```", text, re.S)
-    assert match, "README.md lost its '<!-- registry-example -->' YAML block"
+    assert match, "docs/registry.md lost its '<!-- registry-example -->' YAML block"
     return match.group(1)
 
 
@@ -670,14 +670,14 @@ def test_readme_example_is_a_valid_registry_covering_every_kind(
 
 
 def _readme_section(title: str) -> str:
-    text = README.read_text(encoding="utf-8")
-    match = re.search(rf"^#### {re.escape(title)}$(.*?)(?=^#)", text, re.S | re.M)
-    assert match, f"README.md has no '#### {title}' section"
+    text = REGISTRY_DOC.read_text(encoding="utf-8")
+    match = re.search(rf"^### {re.escape(title)}$(.*?)(?=^#)", text, re.S | re.M)
+    assert match, f"docs/registry.md has no '### {title}' section"
     return match.group(1)
 
 
 def test_readme_documents_every_field_of_every_kind() -> None:
-    """The field reference in the README names every field the code accepts."""
+    """The field reference in docs/registry.md names every field the code accepts."""
     documented = {"Common fields": RecordBase}
     documented |= {f"`{kind}`": spec.record for kind, spec in KINDS.items()}
     nested = {"`terms`": [Clause], "`approval`": [ApprovalScope, ApprovalCondition, EvidenceItem]}
@@ -689,4 +689,4 @@ def test_readme_documents_every_field_of_every_kind() -> None:
         for extra in nested.get(title, []):
             own |= set(extra.model_fields)
         missing = sorted(f for f in own if f"`{f}`" not in section)
-        assert missing == [], f"README section {title} does not document {missing}"
+        assert missing == [], f"docs/registry.md section {title} does not document {missing}"

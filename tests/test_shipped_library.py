@@ -9,7 +9,7 @@ OpenAI's terms, the Llama-based distill owes the Llama naming duty, the clean co
 passes everything.
 
 ``python tests/test_shipped_library.py`` regenerates ``policies/POLICIES.md`` (the table
-pasted into the README); ``test_policies_md_is_in_sync`` fails when it is stale.
+pasted into docs/policy-library.md); ``test_policies_md_is_in_sync`` fails when it is stale.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def _cell(text: str) -> str:
 
 
 def render_policies_md(catalogue: list[dict[str, Any]]) -> str:
-    """The policy table pasted into the README: id, title, severity, reference."""
+    """The policy table pasted into docs/policy-library.md: id, title, severity, reference."""
     lines = [
         "# Shipped policies",
         "",
@@ -260,22 +260,22 @@ def test_policies_md_is_in_sync(catalogue: list[dict[str, Any]]) -> None:
     )
     rows = [line for line in expected.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) - 1 == len(catalogue)  # a header plus one row per policy
-    assert readme_policy_table() == table_lines(expected), (
-        "the README's policy table is stale; run: python tests/test_shipped_library.py"
+    assert library_policy_table() == table_lines(expected), (
+        "docs/policy-library.md's policy table is stale; run: python tests/test_shipped_library.py"
     )
 
 
-README = REPO / "README.md"
-README_MARKERS = ("<!-- policies:start -->", "<!-- policies:end -->")
+LIBRARY_DOC = REPO / "docs" / "policy-library.md"
+LIBRARY_MARKERS = ("<!-- policies:start -->", "<!-- policies:end -->")
 
 
 def table_lines(markdown: str) -> list[str]:
     return [line for line in markdown.splitlines() if line.startswith("|")]
 
 
-def readme_policy_table() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    start, end = (text.index(marker) for marker in README_MARKERS)
+def library_policy_table() -> list[str]:
+    text = LIBRARY_DOC.read_text(encoding="utf-8")
+    start, end = (text.index(marker) for marker in LIBRARY_MARKERS)
     return table_lines(text[start:end])
 
 
@@ -563,11 +563,11 @@ def write_policies_md() -> Path:
         raise SystemExit(result.output)
     markdown = render_policies_md(json.loads(result.stdout))
     POLICIES_MD.write_text(markdown, encoding="utf-8")
-    text = README.read_text(encoding="utf-8")
-    start = text.index(README_MARKERS[0]) + len(README_MARKERS[0])
-    end = text.index(README_MARKERS[1])
+    text = LIBRARY_DOC.read_text(encoding="utf-8")
+    start = text.index(LIBRARY_MARKERS[0]) + len(LIBRARY_MARKERS[0])
+    end = text.index(LIBRARY_MARKERS[1])
     block = "\n" + "\n".join(table_lines(markdown)) + "\n"
-    README.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    LIBRARY_DOC.write_text(text[:start] + block + text[end:], encoding="utf-8")
     return POLICIES_MD
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from aigov.documents import load_file
 from aigov.errors import InputError, NotFoundError, Problem
-from aigov.evaluate.pipeline import Pipeline
+from aigov.evaluate.pipeline import Pipeline, compute_registry_digest
 from aigov.exit_codes import EXIT_ALLOW, EXIT_DENY, EXIT_INDETERMINATE
 from aigov.policy.ast import PolicySet
 from aigov.registry.interchange import FORMAT_VERSION, validation_problems
@@ -33,12 +33,14 @@ _DESCRIPTOR_HEADER = "schema_version"
 
 
 def read_deployment(path: Path) -> DeploymentBase:
-    """A deployment descriptor: one registry deployment record (YAML or JSON), or a registry
-    file holding exactly one deployment and nothing else.
+    """The deployment described by the file at ``path`` (``aigov gate --deployment``): one
+    registry deployment record (YAML or JSON), or a registry file holding exactly one
+    deployment and nothing else.
 
-    Anything else is an error, never partly read: several documents, other sections beside
-    ``deployments`` (``models:``, ...), several deployments, keys that are no deployment
-    field. Every problem names the file and line."""
+    Anything else raises :class:`~aigov.errors.InputError`, never partly read: several
+    documents, other sections beside ``deployments`` (``models:``, ...), several deployments,
+    keys that are no deployment field, invalid values. Every problem names the file and
+    line."""
     documents = load_file(path)
     document = documents[0]
     where = document.file
@@ -120,6 +122,18 @@ def proposed_deployment(
     guardrails: Iterable[str] = (),
     approval: str | None = None,
 ) -> DeploymentBase:
+    """The deployment a gate decides on, from the values ``aigov gate`` takes as flags.
+
+    A deployment of the registry's ``model`` (its id) on ``platform`` (e.g.
+    ``azure-ai-foundry``) in ``region`` (e.g. ``eastus``); its id is
+    ``proposed:MODEL:PLATFORM:REGION:ENVIRONMENT`` and its status ``planned``.
+    ``environment`` is ``dev``, ``staging`` or ``prod``; ``exposure`` is ``internal``,
+    ``customer_facing`` or ``public_catalog`` (the CLI's defaults are ``prod`` and
+    ``internal``); ``guardrails`` are the guardrails it will have; ``approval`` the id of the
+    approval it is made under (policies about that approval then decide too).
+
+    Raises :class:`~aigov.errors.InputError` for a value the deployment record does not
+    accept (an unknown environment or exposure, a malformed id)."""
     try:
         return DeploymentBase.model_validate(
             {
@@ -150,12 +164,49 @@ def gate(
     as_of: dt.date | None = None,
     fail_on: Severity | str = Severity.high,
     fail_on_indeterminate: bool = False,
+    registry_digest: bool = False,
 ) -> GateDecision:
-    """Decide whether ``deployment`` (hypothetical) may go ahead. Raises on any error: the
-    caller must treat an exception as DENY (the CLI exits 2)."""
+    """Decide whether ``deployment`` (hypothetical) may go ahead, as ``aigov gate`` does.
+
+    The deployment is added to its model's partition as a hypothetical fact (it need not
+    exist in the registry, and nothing is written), every policy is evaluated, and the
+    findings about what the deployment relies on decide: the deployment, its model, the
+    approval it names and the waivers of any of those (``depends_on`` in the decision).
+
+    Args:
+        registry: an open :class:`~aigov.registry.store.Registry` (left open), a database
+            URL (opened and closed here), or None for ``$AIGOV_DB`` / ``sqlite:///aigov.db``.
+        deployment: the proposed deployment: from :func:`proposed_deployment` (the CLI's
+            flags), :func:`read_deployment` (a descriptor file), or any
+            :class:`~aigov.registry.records.DeploymentBase`.
+        policies: a :class:`~aigov.policy.ast.PolicySet` from :func:`aigov.load_policies`,
+            policy files and directories (they replace the shipped library), or None for
+            the shipped library.
+        as_of: the evaluation date (default: today).
+        fail_on: the lowest severity whose ``fail`` or ``review`` findings DENY (default
+            ``high``).
+        fail_on_indeterminate: DENY (exit code 3) when a finding at or above ``fail_on`` is
+            ``indeterminate`` (a fact the policy requires is missing) and nothing blocks.
+        registry_digest: also compute the registry's digest (``registry_digest`` in the
+            decision: what the decision log records).
+
+    Returns:
+        The :class:`~aigov.results.decisions.GateDecision`: ``decision`` (``ALLOW`` or
+        ``DENY``), the CLI's ``exit_code`` (0, 1 or 3), the ``reason``, and the findings that
+        decided (``blocking``, ``indeterminate``) beside those that did not (``waived``,
+        ``below_threshold``), with each policy's remediation.
+
+    Raises:
+        aigov.errors.AigovError: on any error (the CLI prints ``DENY (error: ...)`` and exits
+            2): an unknown model (``NotFoundError``), an approval named that is not the
+            model's, invalid policies (``InputError``), a missing or unreadable registry
+            (``RegistryError``), a failure of the rules engine. The caller must treat any
+            exception as DENY: the gate fails closed.
+    """
     pipeline = Pipeline(policies, as_of, fail_on=fail_on)
     fail_on = pipeline.fail_on
     with pipeline.registry(registry) as reg:
+        digest = compute_registry_digest(reg) if registry_digest else None
         try:
             ids = pipeline.model_ids(reg, [deployment.model])
         except NotFoundError:
@@ -204,6 +255,7 @@ def gate(
         fail_on=fail_on,
         fail_on_indeterminate=fail_on_indeterminate,
         policy_digest=pipeline.policy_set.digest,
+        registry_digest=digest,
         blocking=blocking,
         indeterminate=indeterminate,
         waived=waived,

@@ -12,7 +12,7 @@ options in :mod:`aigov.cli.options`; each command group in a module of its own, 
 
 from __future__ import annotations
 
-from aigov.cli import audit, demo, explain, gate, policy, registry, runs
+from aigov.cli import audit, coverage, decisions, demo, explain, gate, policy, registry, runs
 from aigov.cli.app import main
 
 __all__ = ["main"]
@@ -23,9 +23,11 @@ for _command in (
     policy.policy,
     audit.audit,
     gate.gate,
+    decisions.decisions,
     explain.explain,
     runs.runs,
     audit.report,
+    coverage.coverage,
     demo.demo,
 ):
     main.add_command(_command)

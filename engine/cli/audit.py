@@ -21,6 +21,23 @@ from aigov.cli.options import (
     write_output,
 )
 
+sarif_root_option = click.option(
+    "--sarif-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="SARIF: give each result the file and line of its record, relative to this "
+    "directory (the repository root that code scanning resolves paths against; default: "
+    "the current directory).",
+)
+
+
+def _sarif(registry: Any, result: Any, root: Path | None) -> str:
+    """The SARIF report, each result located at the registry file line of its record."""
+    from aigov.api.locations import source_locations
+    from aigov.reports import sarif
+
+    return sarif.render(result, source_locations(registry, result.findings, root))
+
 
 def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str, str | None]]:
     """Pair each --format with the -o given in the same position; the rest go to stdout."""
@@ -66,6 +83,15 @@ def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[s
     help="Print only what changed since RUN (id, prefix or latest); exit 1 only for "
     "new or regressed findings at/above --fail-on.",
 )
+@click.option(
+    "--baseline",
+    "baseline_ref",
+    metavar="RUN|FILE",
+    help="Report everything, but set the exit code only from findings not in this "
+    "baseline: a recorded run (id, prefix or latest) or a baseline file (aigov runs "
+    "baseline). A finding that got worse, or whose entry expired, still counts.",
+)
+@sarif_root_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress or run notices on stderr.")
 @click.option(
     "--allow-empty",
@@ -85,28 +111,37 @@ def audit(
     workers: int | None,
     no_record: bool,
     since: str | None,
+    baseline_ref: str | None,
+    sarif_root: Path | None,
     quiet: bool,
     allow_empty: bool,
 ) -> None:
     """Audit the registry (or --model ...) against every policy.
 
     Prints a summary (outcomes by severity and family, blocked models) and the findings.
-    Exit 0 pass, 1 findings at/above --fail-on, 2 error (also: a registry with no models,
-    unless --allow-empty), 3 indeterminate (with --fail-on-indeterminate)."""
+    Exit 0 pass, 1 findings at/above --fail-on (with --baseline: only those the baseline
+    does not cover), 2 error (also: a registry with no models, unless --allow-empty; a bad
+    baseline file), 3 indeterminate (with --fail-on-indeterminate)."""
     import datetime as dt
 
+    from aigov.api.baseline import load_baseline
     from aigov.api.runs import load_run, record_run
     from aigov.console import Progress
     from aigov.errors import AigovError
     from aigov.evaluate.pipeline import audit_to_spool, resolve_models
     from aigov.registry.store import open_registry
+    from aigov.results.baseline import apply_baseline
     from aigov.results.decisions import audit_exit_code
     from aigov.results.diff import diff_results
     from aigov.results.severity import Severity
 
     pairs = _outputs(formats, outputs)
+    if since and baseline_ref:
+        raise click.UsageError("--since and --baseline both decide the exit code: give one of them")
     started = dt.datetime.now(dt.UTC)
     with open_registry(db) as registry:
+        # read before the audit: a bad baseline fails at once, and 'latest' is not this run
+        accepted = load_baseline(registry, baseline_ref) if baseline_ref else None
         baseline = load_run(registry, since) if since else None
         total = len(resolve_models(registry, list(models) or None))
         if total == 0 and not allow_empty:
@@ -137,13 +172,24 @@ def audit(
             diff = diff_results(baseline, spool) if baseline is not None else None
             if diff is not None:
                 spool.changes, spool.since = diff.entries, diff.before
+            if accepted is not None:
+                spool.baseline = apply_baseline(
+                    accepted[0], spool.iter_findings(), spool.as_of, accepted[1]
+                )
             if diff is not None and all(fmt == "text" for fmt, _ in pairs):
                 _print_diff(diff, "text")
             else:
                 for fmt, output in pairs:
-                    write_report(fmt, spool, output)
+                    if fmt == "sarif":
+                        write_output(_sarif(registry, spool.result(), sarif_root), output)
+                    else:
+                        write_report(fmt, spool, output)
             code = audit_exit_code(
-                spool, Severity(fail_on), fail_on_indeterminate=fail_on_indeterminate, diff=diff
+                spool,
+                Severity(fail_on),
+                fail_on_indeterminate=fail_on_indeterminate,
+                diff=diff,
+                baseline=spool.baseline,
             )
     sys.exit(code)
 
@@ -165,7 +211,14 @@ def write_report(fmt: str, view: Any, output: str | None) -> None:
 @db_option
 @click.argument("target", metavar="RUN|schema")
 @report_options("Report format (repeatable, paired with -o): " + ", ".join(report_formats()) + ".")
-def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple[str, ...]) -> None:
+@sarif_root_option
+def report(
+    db: str | None,
+    target: str,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    sarif_root: Path | None,
+) -> None:
     """Render recorded run RUN (id, prefix, latest, latest~N) as reports, or print the JSON
     report's schema with 'aigov report schema'.
 
@@ -186,5 +239,6 @@ def report(db: str | None, target: str, formats: tuple[str, ...], outputs: tuple
     pairs = _outputs(formats, outputs)
     with open_registry(db) as registry:
         result = load_run(registry, target)
-    for fmt, output in pairs:
-        write_output(render(fmt, result), output)
+        for fmt, output in pairs:
+            text = _sarif(registry, result, sarif_root) if fmt == "sarif" else render(fmt, result)
+            write_output(text, output)

@@ -159,6 +159,27 @@ def _flag(ctx: click.Context, name: str) -> str:
     is_flag=True,
     help="DENY with exit 3 when a required fact is missing at/above --fail-on.",
 )
+@click.option(
+    "--decision-log",
+    "decision_log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="AIGOV_DECISION_LOG",
+    metavar="FILE",
+    help="Record the decision in this JSON-lines file instead of the registry database "
+    "(for a gate role that may not write the database). Also $AIGOV_DECISION_LOG.",
+)
+@click.option(
+    "--no-record",
+    is_flag=True,
+    help="Do not record the decision in the decision log: nothing is written.",
+)
+@click.option(
+    "--require-log/--no-require-log",
+    default=True,
+    show_default=True,
+    help="An ALLOW that cannot be recorded is not given: DENY (error), exit 2. With "
+    "--no-require-log it is given with a warning. A DENY stays a DENY either way.",
+)
 @format_option("text", "json")
 def gate(
     db: str | None,
@@ -174,6 +195,9 @@ def gate(
     approval: str | None,
     deployment_file: Path | None,
     fail_on_indeterminate: bool,
+    decision_log: Path | None,
+    no_record: bool,
+    require_log: bool,
     fmt: str,
 ) -> None:
     """Pre-deployment gate: ALLOW (exit 0) or DENY (exit 1) a proposed deployment.
@@ -191,7 +215,12 @@ def gate(
     With --deployment FILE the whole deployment comes from FILE: MODEL, --platform,
     --region, --environment, --exposure, --guardrail and --approval are a usage error
     beside it (exit 2), never silently ignored.
+
+    Every decision is recorded in the hash-chained decision log ('aigov decisions'): in
+    the registry database, or in --decision-log FILE. An ALLOW that cannot be recorded is
+    a DENY (error) unless --no-require-log; --no-record records nothing.
     """
+    from aigov.api.decisions import DecisionLogError, open_log, record_decision
     from aigov.api.gate import gate as run_gate
     from aigov.api.gate import proposed_deployment, read_deployment
     from aigov.registry.store import open_registry
@@ -207,6 +236,15 @@ def gate(
             )
     elif not (model and platform and region):
         raise click.UsageError("MODEL, --platform and --region are required (or --deployment FILE)")
+    if no_record and _given(ctx, "require_log"):
+        raise click.UsageError(
+            f"--no-record records nothing: {_flag(ctx, 'require_log')} cannot be given with it"
+        )
+    if no_record and ctx.get_parameter_source("decision_log") == ParameterSource.COMMANDLINE:
+        raise click.UsageError(
+            "--no-record records nothing: --decision-log cannot be given with it"
+        )
+    not_recorded: DecisionLogError | None = None
     try:
         if deployment_file is not None:
             deployment = read_deployment(deployment_file)
@@ -223,7 +261,16 @@ def gate(
                 as_of=as_of,
                 fail_on=fail_on,
                 fail_on_indeterminate=fail_on_indeterminate,
+                registry_digest=not no_record,
             )
+            if not no_record:
+                source = str(deployment_file) if deployment_file is not None else "command line"
+                try:
+                    record_decision(
+                        open_log(registry, decision_log), decision, deployment_source=source
+                    )
+                except DecisionLogError as exc:
+                    not_recorded = exc
     except Exception as exc:  # fail closed, whatever went wrong
         message = exc.render() if isinstance(exc, InputError) else str(exc)
         if not isinstance(exc, AigovError) and os.environ.get("AIGOV_DEBUG"):
@@ -231,6 +278,17 @@ def gate(
         print_error(exc, fmt == "json")
         click.echo(f"aigov: error: {message or type(exc).__name__}", err=True)
         sys.exit(EXIT_ERROR)
+    if not_recorded is not None and decision.decision == "ALLOW" and require_log:
+        refused = DecisionLogError(
+            f"the decision could not be recorded, and an unrecorded pass is no pass: "
+            f"{not_recorded}; --no-require-log passes without a record, --no-record records "
+            "nothing"
+        )
+        print_error(refused, fmt == "json")
+        click.echo(f"aigov: error: {refused}", err=True)
+        sys.exit(EXIT_ERROR)
+    if not_recorded is not None:  # a DENY, or --no-require-log: the verdict stands
+        click.echo(f"aigov: warning: the decision was not recorded: {not_recorded}", err=True)
     if fmt == "json":
         click.echo(decision.model_dump_json(indent=2))
     else:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
 
-from aigov.cli.options import _format_choice, _print_diff, db_option, format_option, write_output
+from aigov.cli.options import (
+    IsoDateType,
+    _format_choice,
+    _print_diff,
+    db_option,
+    format_option,
+    write_output,
+)
 
 
 @click.group()
@@ -77,3 +85,47 @@ def runs_diff(db: str | None, run_a: str, run_b: str, fmt: str) -> None:
     with open_registry(db) as registry:
         diff = diff_results(load_run(registry, run_a), load_run(registry, run_b))
     _print_diff(diff, fmt)
+
+
+@runs.command("baseline")
+@db_option
+@click.argument("run")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write the baseline to FILE (default: stdout).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    help="File format (default: json for an -o FILE ending in .json, else yaml).",
+)
+@click.option(
+    "--expires-at",
+    type=IsoDateType(),
+    help="Last day every entry applies; after it the findings count again.",
+)
+@click.option("--reason", metavar="TEXT", help="Why these findings are accepted (kept per entry).")
+def runs_baseline(
+    db: str | None,
+    run: str,
+    output: str | None,
+    fmt: str | None,
+    expires_at: dt.date | None,
+    reason: str | None,
+) -> None:
+    """Write a baseline file from recorded run RUN: every fail, review and indeterminate
+    finding of that run, as it was, for 'aigov audit --baseline FILE'.
+
+    \b
+    aigov runs baseline latest -o aigov-baseline.yaml --expires-at 2025-12-31
+    """
+    from aigov.api.baseline import dump_baseline, run_baseline
+    from aigov.registry.store import open_registry
+
+    chosen = fmt or ("json" if output and output.lower().endswith(".json") else "yaml")
+    with open_registry(db) as registry:
+        baseline = run_baseline(registry, run, expires_at=expires_at, reason=reason)
+    write_output(dump_baseline(baseline, chosen), output)

@@ -31,6 +31,7 @@ from aigov.policy.parser import (
 )
 from aigov.policy.schema import FACT_SCHEMA, FieldType, lookup
 from aigov.registry.interchange import validation_problems
+from aigov.results.coverage import control_problems, load_frameworks
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")
 BUILTIN_POLICIES = Path(__file__).resolve().parent / "builtin" / "governance.yaml"
@@ -85,7 +86,24 @@ def policy_files(paths: list[Path]) -> list[tuple[Path, str]]:
 def load_policies(paths: list[Path] | None = None, *, include_builtin: bool = True) -> PolicySet:
     """Load, validate and check every policy under ``paths`` (default: the shipped library).
 
-    Raises :class:`InputError` with every problem found (file:line, policy id, field).
+    Args:
+        paths: policy files and directories (read recursively; ``*.test.yaml`` files are
+            policy tests and skipped). They replace the shipped library: to add policies to
+            it, pass its directory (``aigov.shipped.shipped("policies")``) as well.
+            None or an empty list: the shipped library.
+        include_builtin: add the built-in policies (expired waivers, lineage cycles) that
+            every policy set includes (default True).
+
+    Returns:
+        The checked :class:`~aigov.policy.ast.PolicySet`: policies and derivations with
+        their conditions parsed, and a digest of the files read. Pass it to
+        :func:`aigov.audit` or :func:`aigov.gate` (compiling it is theirs).
+
+    Raises:
+        InputError: with every problem found, each with file, line, policy id and field:
+            unreadable or invalid files, unknown fields, bad conditions, regexes or
+            templates, duplicate ids, and a set holding no policy of its own ("no policies
+            found": built-in policies, derivations and tests alone are no policy set).
     """
     from aigov.shipped import shipped
 
@@ -216,6 +234,8 @@ def _check_policy(
     problems: list[Problem],
 ) -> Policy | None:
     ctx = Context(document, base, label, types)
+    for path, message in control_problems(doc.controls, load_frameworks()):
+        ctx.error(("controls", *path), message)
     subject_alias = doc.subject.alias or doc.subject.kind
     if doc.subject.kind == "model" and subject_alias != "model":
         ctx.error(("subject", "as"), "a model subject is always named 'model'")

@@ -21,6 +21,8 @@ class Reference(BaseModel):
 
 
 PolicyId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")]
+FrameworkId = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9-]{0,39}$")]
+ControlId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Alias = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -45,6 +47,9 @@ class PolicyDoc(BaseModel):
     message: Annotated[str, StringConstraints(strict=True, min_length=1)]
     enabled: bool = True
     tags: list[Annotated[str, StringConstraints(strict=True, min_length=1)]] = []
+    # framework id -> the ids of the controls the policy implements (the catalogues are in
+    # aigov.results.coverage; the loader checks every id against them)
+    controls: dict[FrameworkId, Annotated[list[ControlId], Field(min_length=1)]] = {}
     subject: SubjectDoc
     requires: list[Annotated[str, StringConstraints(strict=True)]] = []
     when: Any = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,22 @@ from typing import Any, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from aigov.documents import SUFFIXES, Document, iter_input_files, load_file
+from aigov.documents import SUFFIXES, Document, iter_input_files, parse_file, read_text
 from aigov.errors import InputError, Problem, RegistryError, clip, shown
 from aigov.registry.records import KINDS, RELATION_KINDS, SECTIONS, LineageBase, RecordBase
 
 FORMAT_VERSION = 1
 _HEADER_KEYS = {"schema_version"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A registry file on disk, for the origins of the records it holds (``record_origin``):
+    its resolved path and, for JSON, the line of each record's ``id`` (YAML documents keep
+    their nodes, so their lines cost nothing to look up)."""
+
+    path: Path
+    json_lines: Mapping[tuple[Any, ...], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,24 @@ class LoadedRecord:
     file: str
     document: Document = field(repr=False, compare=False)
     path: tuple[Any, ...] = ()
+    source: SourceFile | None = field(default=None, repr=False, compare=False)
+
+    def origin(self) -> dict[str, Any] | None:
+        """The ``record_origin`` row of this record: the file as named, its resolved path and
+        the line of the record's ``id`` (of the record itself when it has no such line)."""
+        if self.source is None:
+            return None
+        if self.source.json_lines is not None:
+            line = self.source.json_lines.get(self.path, self.document.start_line)
+        else:
+            line = self.document.line_of((*self.path, "id"))
+        return {
+            "kind": self.kind,
+            "id": self.record.id,
+            "file": self.file,
+            "path": str(self.source.path),
+            "line": line,
+        }
 
     @property
     def label(self) -> str:
@@ -101,7 +130,12 @@ def validation_problems(
     return problems
 
 
-def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord], list[Problem]]:
+def validate_documents(
+    documents: Iterable[Document], sources: Mapping[str, SourceFile] | None = None
+) -> tuple[list[LoadedRecord], list[Problem]]:
+    """Validate registry documents into records; ``sources`` maps a file (as the documents
+    name it) to the file on disk its records were read from."""
+    sources = sources or {}
     records: list[LoadedRecord] = []
     problems: list[Problem] = []
     for document in documents:
@@ -176,7 +210,11 @@ def validate_documents(documents: Iterable[Document]) -> tuple[list[LoadedRecord
                 except ValidationError as exc:
                     problems.extend(validation_problems(exc, document, path, label))
                     continue
-                records.append(LoadedRecord(spec.name, record, document.file, document, path))
+                records.append(
+                    LoadedRecord(
+                        spec.name, record, document.file, document, path, sources.get(document.file)
+                    )
+                )
     return records, problems
 
 
@@ -284,6 +322,7 @@ def read_registry_files(paths: list[Path]) -> tuple[list[LoadedRecord], list[Pro
     problem found (the caller adds reference problems and reports them all together)."""
     documents: list[Document] = []
     problems: list[Problem] = []
+    sources: dict[str, SourceFile] = {}
     for root in paths:
         try:
             files = list(iter_input_files([root]))
@@ -296,17 +335,66 @@ def read_registry_files(paths: list[Path]) -> tuple[list[LoadedRecord], list[Pro
             )
         for path, label in files:
             try:
-                loaded = load_file(path, label)
+                text = read_text(path, label)
+                loaded = parse_file(text, path, label)
             except InputError as exc:
                 problems.extend(exc.problems)
                 continue
+            lines = json_record_lines(text) if path.suffix.lower() == ".json" else None
+            sources[label] = SourceFile(path.resolve(), lines)
             if not any(_holds_records(document.data) for document in loaded):
                 # `{}`, `providers:` or `providers: []` alone: as empty as an empty file (a
                 # file truncated or generated wrongly must not pass for "no records")
                 problems.append(Problem(label, None, "empty file: it holds no records"))
             documents.extend(loaded)
-    records, invalid = validate_documents(documents)
+    records, invalid = validate_documents(documents, sources)
     return records, problems + invalid
+
+
+# Strings and the structural characters that locate records in a JSON registry file.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def json_record_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """(section, index) -> the line of that record's ``id`` key (of its opening brace when
+    it has none), for a JSON registry file that parsed. One pass over its strings and
+    brackets; a file on a single line (as generated ones often are) needs none."""
+    if "\n" not in text.strip():
+        return {}
+    lines: dict[tuple[Any, ...], int] = {}
+    stack: list[list[Any]] = []  # one [bracket, key or index] per open container
+    line, last = 1, 0
+    pending: re.Match[str] | None = None  # the last string, until we know if it is a key
+
+    def line_at(index: int) -> int:
+        nonlocal line, last
+        line += text.count("\n", last, index)
+        last = index
+        return line
+
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token[0] == '"':
+            pending = match
+            continue
+        in_record = len(stack) == 3 and stack[0][0] == "{" and stack[1][0] == "["
+        if token == ":":
+            if pending is not None and stack and stack[-1][0] == "{":
+                key = json.loads(pending.group())
+                stack[-1][1] = key
+                if in_record and key == "id":
+                    lines[(stack[0][1], stack[1][1])] = line_at(pending.start())
+        elif token in "{[":
+            if token == "{" and len(stack) == 2 and stack[0][0] == "{" and stack[1][0] == "[":
+                lines[(stack[0][1], stack[1][1])] = line_at(match.start())
+            stack.append([token, 0 if token == "[" else None])
+        elif token in "}]":
+            if stack:
+                stack.pop()
+        elif stack and stack[-1][0] == "[":  # a comma between list items
+            stack[-1][1] += 1
+        pending = None
+    return lines
 
 
 def _holds_records(data: Any) -> bool:

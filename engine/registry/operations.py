@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from aigov.registry.store import (
     PG_IMPORT_LOCK,
     REGISTRY_TABLES,
     DatasetLink,
+    RecordOrigin,
     Registry,
     RegistryObject,
     btree_problems,
@@ -209,7 +211,53 @@ def _import_loaded(
                     links += record_links
             for chunk in chunked(links, 5000):
                 conn.execute(sa.insert(link_table), chunk)
+        _record_origins(conn, loaded)
     return report
+
+
+def _record_origins(conn: Connection, loaded: list[LoadedRecord]) -> None:
+    """Keep where each imported record came from (file and line): new origins are added and
+    moved ones replaced, so that re-importing the same files writes nothing. A database made
+    before origins were kept gets their table here."""
+    rows = {origin["id"]: origin for item in loaded if (origin := item.origin()) is not None}
+    if not rows:
+        return
+    table = sa_table(RecordOrigin)
+    table.create(conn, checkfirst=True)
+    ids = sorted(rows)
+    stored: dict[str, dict[str, Any]] = {}
+    for chunk in chunked(ids, 500):
+        for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
+            stored[row.id] = dict(row._mapping)
+    changed = [rows[rid] for rid in ids if stored.get(rid) != rows[rid]]
+    for chunk in chunked([row["id"] for row in changed if row["id"] in stored], 500):
+        conn.execute(sa.delete(table).where(table.c.id.in_(chunk)))
+    for chunk in chunked(changed, 5000):
+        conn.execute(sa.insert(table), chunk)
+
+
+class SourceOrigin(BaseModel):
+    """Where a record was imported from (see :class:`~aigov.registry.store.RecordOrigin`)."""
+
+    kind: str
+    id: str
+    file: str
+    path: str
+    line: int
+
+
+def record_origins(registry: Registry, ids: Iterable[str]) -> dict[str, SourceOrigin]:
+    """The origins of the records ``ids`` that have one, by id. A registry whose records were
+    imported before origins were kept (no ``record_origin`` table) has none."""
+    table = sa_table(RecordOrigin)
+    found: dict[str, SourceOrigin] = {}
+    with registry.read() as conn:
+        if not sa.inspect(conn).has_table(table.name):
+            return found
+        for chunk in chunked(sorted(set(ids)), 500):
+            for row in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
+                found[row.id] = SourceOrigin.model_validate(dict(row._mapping))
+    return found
 
 
 class RegistryCheck(BaseModel):

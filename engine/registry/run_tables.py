@@ -1,10 +1,12 @@
-"""Run-history tables (imported by :mod:`aigov.registry.store`, so every registry has them)."""
+"""Run-history and gate-decision tables (imported by :mod:`aigov.registry.store`, so every
+registry it creates has them; :mod:`aigov.api.decisions` adds ``gate_decision`` to a registry
+made before that table existed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, LargeBinary
+from sqlalchemy import JSON, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -36,3 +38,18 @@ class RunFinding(SQLModel, table=True):
     waiver: str | None = None
     waiver_expired: bool = False
     message: str
+
+
+class GateDecisionRow(SQLModel, table=True):
+    """One entry of the gate decision log (:mod:`aigov.results.decision_log`). ``entry`` is
+    the entry's JSON, which is what is verified; the other columns are copies of its fields
+    for ordering and lookup (a unique ``prev``: the chain cannot fork)."""
+
+    __tablename__ = "gate_decision"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    digest: str = Field(unique=True)
+    prev: str = Field(unique=True)
+    recorded_at: str = Field(description="ISO 8601, UTC, as in the entry")
+    decision: str
+    model: str = Field(index=True)
+    entry: str = Field(sa_type=Text)

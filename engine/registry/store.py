@@ -68,6 +68,20 @@ class RegistryObject(SQLModel, table=True):
     digest: str = Field(default="", description="sha256 of the record's interchange form")
 
 
+class RecordOrigin(SQLModel, table=True):
+    """Where a record was imported from: its file (as named at import, and resolved) and the
+    line of its ``id``, for reports that point at the source (SARIF). A table of its own, so
+    the record tables keep their shape: a database created before it gets it on its next
+    import, and one without it simply has no origins."""
+
+    __tablename__ = "record_origin"
+    kind: str = Field(primary_key=True)
+    id: str = Field(primary_key=True)
+    file: str = Field(description="the file as the import named it")
+    path: str = Field(description="the file's absolute path at import")
+    line: int
+
+
 class Meta(SQLModel, table=True):
     __tablename__ = "aigov_meta"
     key: str = Field(primary_key=True)
@@ -310,9 +324,25 @@ def _forget_in_forked_children(engine: Engine) -> None:
 def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
     """Open the registry at ``url`` (default: ``$AIGOV_DB`` or ``sqlite:///aigov.db``).
 
-    With ``create=False`` a missing SQLite file is an error and nothing is created; a database
-    without the aigov schema, or with a newer schema version than this release knows, is an
-    error too.
+    Args:
+        url: a SQLAlchemy database URL: ``sqlite:///relative.db``,
+            ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:5432/db``
+            (PostgreSQL needs the ``postgres`` extra). None: ``$AIGOV_DB``, else
+            ``sqlite:///aigov.db`` in the current directory.
+        create: create the SQLite file (and its folder) if missing, and the schema if the
+            database has none, as ``aigov init`` does. Default False: open only an existing
+            registry and create nothing.
+
+    Returns:
+        An open :class:`Registry`. Use it as a context manager (``with open_registry(url) as
+        registry:``) or call ``close()``; :func:`aigov.audit` and :func:`aigov.gate` take it,
+        or a URL to open and close themselves.
+
+    Raises:
+        MissingDatabaseError: ``create`` is False and the SQLite file does not exist.
+        RegistryError: an invalid URL, a server that cannot be reached, a database without
+            the aigov schema (unless ``create``), or one whose schema version is newer than
+            this aigov supports (nothing is touched: upgrade aigov).
     """
     raw = resolve_url(url)
     try:

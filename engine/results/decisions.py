@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 from aigov.errors import InputError
 from aigov.exit_codes import EXIT_ERROR, EXIT_FINDINGS, EXIT_INDETERMINATE, EXIT_OK
 from aigov.results.diff import RunDiff
-from aigov.results.findings import BLOCKING, Finding, Outcome, WaiverInfo
+from aigov.results.findings import (
+    BLOCKING,
+    BaselineSummary,
+    Finding,
+    Outcome,
+    WaiverInfo,
+    blocks,
+    undecided,
+)
 from aigov.results.severity import Severity
 from aigov.results.spool import ResultSpool
 
@@ -22,12 +30,22 @@ def audit_exit_code(
     *,
     fail_on_indeterminate: bool = False,
     diff: RunDiff | None = None,
+    baseline: BaselineSummary | None = None,
 ) -> int:
     """The exit code of an audit: 1 for findings that block at ``fail_on`` (with ``diff``,
-    only those new or regressed since the baseline run), 3 for indeterminate ones when asked,
-    else 0."""
+    only those new or regressed since the ``--since`` run; with ``baseline``, only those it
+    does not cover), 3 for indeterminate ones when asked, else 0."""
     if diff is not None:
         return EXIT_FINDINGS if diff.regressions(fail_on) else EXIT_OK
+    if baseline is not None:
+        hidden = baseline.hidden()
+        if any(blocks(f, fail_on) for f in view.iter_findings() if f.id not in hidden):
+            return EXIT_FINDINGS
+        if fail_on_indeterminate and any(
+            undecided(f, fail_on) for f in view.iter_findings() if f.id not in hidden
+        ):
+            return EXIT_INDETERMINATE
+        return EXIT_OK
     if view.count_at_or_above(BLOCKING, fail_on):
         return EXIT_FINDINGS
     if fail_on_indeterminate and view.count_at_or_above((Outcome.indeterminate,), fail_on):
@@ -66,32 +84,59 @@ def concerns(finding: Finding, subjects: dict[str, list[str]]) -> bool:
 
 
 class GateDecision(BaseModel):
+    """The gate's decision on one proposed deployment (``aigov gate --format json``)."""
+
     decision: Literal["ALLOW", "DENY"]
+    """``ALLOW`` only when no finding at or above ``fail_on`` blocks (and, with
+    ``fail_on_indeterminate``, none is indeterminate)."""
     exit_code: int
+    """The CLI's exit code: 0 ALLOW, 1 DENY for blocking findings, 3 DENY for indeterminate
+    ones (errors raise instead; the CLI exits 2)."""
     reason: str
+    """One line: how many findings decided, or that none did."""
     model: str
+    """The id of the model to be deployed."""
     deployment: dict[str, Any]
+    """The proposed deployment record, as evaluated."""
     as_of: dt.date
+    """The evaluation date."""
     fail_on: Severity
+    """The threshold: ``fail`` and ``review`` findings at or above it DENY."""
     fail_on_indeterminate: bool
+    """Whether indeterminate findings at or above ``fail_on`` DENY too."""
     policy_digest: str
+    """A digest of the policy set."""
+    registry_digest: str | None = Field(
+        default=None, description="the registry's digest (when the decision is recorded)"
+    )
     blocking: list[Finding]
+    """The ``fail`` and ``review`` findings at or above ``fail_on``: why it is DENY."""
     indeterminate: list[Finding]
+    """The ``indeterminate`` findings at or above ``fail_on``."""
     waived: list[Finding]
+    """Findings an unexpired waiver covers (shown, never blocking)."""
     below_threshold: list[Finding]
+    """Findings below ``fail_on`` (shown, never blocking)."""
     remediation: dict[str, str]
-    # the records whose findings decided (gate_subjects), by subject kind
+    """Policy id to its remediation, for every finding above."""
     depends_on: dict[str, list[str]] = Field(default_factory=dict)
+    """The records whose findings decided, by subject kind (``deployment``, ``model``,
+    ``approval``, ``waiver``): see :func:`gate_subjects`."""
 
 
 class GateProblem(BaseModel):
     """One located problem of a gate's input (a descriptor, a policy file)."""
 
     file: str
+    """The file (``<command line>`` for a flag)."""
     line: int | None
+    """The line in it, when known."""
     message: str
+    """What is wrong."""
     record: str | None = None
+    """The record or policy concerned, e.g. ``deployment 'd1'``."""
     field: str | None = None
+    """The field concerned, e.g. ``environment``."""
 
 
 class GateError(BaseModel):
@@ -100,15 +145,22 @@ class GateError(BaseModel):
     outcome the same way."""
 
     decision: Literal["DENY"] = "DENY"
+    """Always ``DENY``: a gate that cannot decide fails closed."""
     exit_code: int = EXIT_ERROR
+    """Always 2."""
     reason: str
+    """``error: `` and the first line of the error."""
     error: str
+    """The whole error message."""
     problems: list[GateProblem] = Field(default_factory=list)
+    """Each located problem of an input error (a descriptor, a policy file)."""
 
     @classmethod
     def from_message(
         cls, message: str, problems: Iterable[GateProblem] = (), headline: str | None = None
     ) -> GateError:
+        """The error for ``message``; ``reason`` names ``headline`` (default: its first
+        line)."""
         first = headline or (message.splitlines()[0] if message else "unknown error")
         return cls(reason=f"error: {first}", error=message or first, problems=list(problems))
 

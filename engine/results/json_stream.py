@@ -39,11 +39,20 @@ def _items(lines: Iterable[str], out: IO[str]) -> None:
     out.write("[]" if first else "\n  ]")
 
 
+# Fields written only when set: a report without them is byte for byte what it was before
+# they existed.
+OMITTED_WHEN_UNSET = ("baseline",)
+
+
 def write_result(source: AuditResult | ResultView, out: IO[str]) -> None:
     """Write the result as JSON (indent 2, fields in schema order)."""
     view = as_view(source)
     out.write("{\n")
-    names = list(AuditResult.model_fields)
+    names = [
+        name
+        for name in AuditResult.model_fields
+        if name not in OMITTED_WHEN_UNSET or getattr(view, name, None) is not None
+    ]
     for index, name in enumerate(names):
         out.write(f'  "{name}": ')
         if name == "models":

@@ -25,6 +25,7 @@ from aigov import __version__
 from aigov.results.findings import (
     OUTCOME_ORDER,
     AuditResult,
+    BaselineSummary,
     DiffEntry,
     Finding,
     InvestigationInfo,
@@ -76,6 +77,9 @@ class ResultView(Protocol):
 
     @property
     def since(self) -> str | None: ...
+
+    @property
+    def baseline(self) -> BaselineSummary | None: ...
 
     def iter_models(self) -> Iterator[ModelResult]: ...
 
@@ -201,6 +205,7 @@ class ResultSpool:
         self.policies = policies
         self.changes: list[DiffEntry] | None = None
         self.since: str | None = None
+        self.baseline: BaselineSummary | None = None
         self.model_count = 0
         self.finding_count = 0
         self.by_severity: Counter[tuple[Outcome, Severity]] = Counter()
@@ -291,6 +296,7 @@ class ResultSpool:
             investigations=self.investigations,
             changes=self.changes,
             since=self.since,
+            baseline=self.baseline,
         )
 
     def close(self) -> None:

@@ -9,7 +9,13 @@ import pytest
 
 # Environment variables that change what aigov does: a developer's own settings must not leak
 # into the tests (AIGOV_TEST_DB is the test suite's own setting and is kept).
-AIGOV_ENV = ("AIGOV_DB", "AIGOV_MAX_FILE_BYTES", "AIGOV_DEBUG", "AIGOV_WORKER_TIMEOUT")
+AIGOV_ENV = (
+    "AIGOV_DB",
+    "AIGOV_MAX_FILE_BYTES",
+    "AIGOV_DEBUG",
+    "AIGOV_WORKER_TIMEOUT",
+    "AIGOV_DECISION_LOG",
+)
 
 # For runs outside a test's own environment clean-up (module-scoped fixtures, scripts): unsets
 # the variables that change what aigov does.
