@@ -10,7 +10,7 @@ the largest registry. Every measurement runs `aigov` as a separate process:
   peak of the whole tree (VmRSS of every process in it, summed, sampled every 50 ms) - with
   --workers N the tree is the parent plus N workers.
 
-It prints a Markdown table (pasted into the README) and writes bench/out/results.json.
+It prints a Markdown table (pasted into docs/scale.md) and writes bench/out/results.json.
 This is a benchmark, not a test: nothing here asserts a time.
 
     python bench/run.py                       # 1k, 10k, 100k; workers 1 and 2

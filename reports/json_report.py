@@ -7,6 +7,7 @@ in-memory results).
 from __future__ import annotations
 
 import io
+from typing import IO
 
 from aigov.results.findings import AuditResult
 from aigov.results.json_stream import write_result
@@ -17,3 +18,8 @@ def render(result: AuditResult | ResultView) -> str:
     buffer = io.StringIO()
     write_result(result, buffer)
     return buffer.getvalue()
+
+
+def write(result: AuditResult | ResultView, out: IO[str]) -> None:
+    """Stream the JSON form to ``out``: a spooled result is never held in memory."""
+    write_result(result, out)

@@ -89,6 +89,8 @@ def finding_text(finding: Finding) -> str:
         for alias, steps in sorted(match.paths.items()):
             if steps:
                 lines.append(f"    lineage to {alias}: {_hops(steps)}")
+    if finding.evidence_omitted:
+        lines.append(f"  and {finding.evidence_omitted} more matches (aigov explain lists all)")
     for absent in finding.absent:
         lines.append(f"  absent: {absent}")
     if finding.missing:

@@ -376,7 +376,7 @@ def test_engine_agrees_with_the_reference_reading(
         import_paths(registry, [registry_dir])
         with registry.read() as conn:
             loader = PartitionLoader(conn, AS_OF, set())
-            full = loader.load(loader.model_ids())
+            full = list(loader.load(loader.model_ids()))
         values: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for partition in full:
             for fact in partition.facts:

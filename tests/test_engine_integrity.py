@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from aigov.compile.compiler import compile_policies
+from aigov.compile.rules import REACH
 from aigov.errors import AigovError
 from aigov.evaluate.session import (
     EngineError,
@@ -223,24 +224,24 @@ def test_two_records_whose_ids_collide_are_both_evaluated(cli: Any, tmp_path: Pa
 
 
 def test_a_derived_fact_whose_id_collides_still_gives_its_finding(cli: Any, tmp_path: Path) -> None:
-    """Derived facts: PROV-001 reaches the dataset through a derived reach fact, id
-    ``<reach type>|helpdesk|<dataset>``. The dataset and the lineage edge are named so that
-    the reach fact's id collides with the edge's fact id. Before: the reach fact was
-    silently dropped and the commercial model trained on non-commercial data passed."""
+    """Facts made outside the base records: PROV-001 reaches the dataset through a lineage
+    walk's reach fact, id ``$reach|helpdesk|<dataset>``. The dataset and the lineage edge are
+    named so that the reach fact's id collides with the edge's fact id. Before: the reach
+    fact was silently dropped and the commercial model trained on non-commercial data
+    passed."""
     compiled = compile_policies(load_policies(), dt.date.fromisoformat(AS_OF))
-    (reach_type,) = {
-        atom["$and"][0]["t"]
+    walks = {
+        walk
         for shard in compiled.shards
-        for name, meta in shard.rules.items()
+        for meta in shard.rules.values()
         if meta.policy == "PROV-001" and meta.role == "fail"
-        for pattern in shard.ruleset[name]["all"]
-        for atom in pattern.values()
-        if "$and" in atom and str(atom["$and"][0].get("t")).startswith("$reach_")
+        for walk in meta.walks.values()
     }
-    x, y = find_collision(f"{reach_type}|helpdesk|ds-", "lineage|e-")
+    assert walks  # PROV-001 reads the lineage through a walk
+    x, y = find_collision(f"{REACH}|helpdesk|ds-", "lineage|e-")
     dataset, edge = f"ds-{x}", f"e-{y}"
-    assert engine_id_hash(f"{reach_type}|helpdesk|{dataset}") == engine_id_hash(f"lineage|{edge}")
-    assert _Host().rejects_second(f"lineage|{edge}", f"{reach_type}|helpdesk|{dataset}", "1")
+    assert engine_id_hash(f"{REACH}|helpdesk|{dataset}") == engine_id_hash(f"lineage|{edge}")
+    assert _Host().rejects_second(f"lineage|{edge}", f"{REACH}|helpdesk|{dataset}", "1")
 
     def registry(dataset: str, edge: str) -> dict[str, Any]:
         return {

@@ -531,6 +531,42 @@ def test_lineage_four_hops_with_the_full_path(evaluate) -> None:
     assert {r.id for r in finding.evidence[0].records} >= {"merged", "gpt", "openai-tou#clauses[0]"}
 
 
+def test_an_alias_every_branch_of_any_binds_stays_bound(evaluate) -> None:
+    """``up`` is an ancestor through weights or a teacher through distillation: either way
+    it is bound after the ``any``, and the test on it applies to whichever branch held."""
+    when = """
+        all:
+          - any:
+              - lineage: {as: up, kind: model, via: [finetune]}
+              - all:
+                  - exists: {as: out, kind: lineage, where: {relation: distillation}}
+                  - exists: {as: up, kind: model, where: {id: {ref: out.parent}}}
+          - test: {up.licence: {eq: cc-by-nc-4.0}}
+    """
+    registry = _merge(
+        models(
+            {"id": "nc", "licence": "cc-by-nc-4.0"},
+            {"id": "free", "licence": "mit"},
+            {"id": "tuned"},
+            {"id": "student"},
+            {"id": "other"},
+        ),
+        {
+            "lineage": [
+                {"id": "e1", "child": "tuned", "parent": "nc", "relation": "finetune"},
+                {"id": "e2", "child": "student", "parent": "nc", "relation": "distillation"},
+                {"id": "e3", "child": "other", "parent": "free", "relation": "finetune"},
+            ]
+        },
+    )
+    result = evaluate(policy(when, message="{{ model.name }} from {{ up.name }}"), registry)
+    assert result["T-1", "tuned"] == Outcome.fail
+    assert result["T-1", "student"] == Outcome.fail
+    assert result["T-1", "other"] == Outcome.passed
+    assert result.finding("T-1", "student").message == "student from nc"
+    assert [s.edge for s in result.finding("T-1", "tuned").evidence[0].path] == ["e1"]
+
+
 def test_lineage_respects_the_relations_named(evaluate) -> None:
     registry = _merge(
         models({"id": "student"}),
@@ -755,6 +791,19 @@ BAD_POLICIES = [
         "{kind: model}",
         "all: [{exists: {as: c, kind: clause}}, {test: {model.attributions: {contains: {ref: c.params.phrases}}}}]",
         "c.params.phrases is free-form (it may hold a list)",
+    ),
+    # an alias bound in only one branch of 'any', or to different kinds, stays inside it
+    (
+        "{kind: model}",
+        "all: [{any: [{exists: {as: u, kind: model}}, {test: {model.name: x}}]},"
+        " {test: {u.name: y}}]",
+        "'u' is not bound here",
+    ),
+    (
+        "{kind: model}",
+        "all: [{any: [{exists: {as: u, kind: model}}, {exists: {as: u, kind: dataset}}]},"
+        " {test: {u.name: y}}]",
+        "'u' is not bound here",
     ),
 ]
 

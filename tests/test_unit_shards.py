@@ -429,10 +429,10 @@ def test_every_rule_lands_in_one_shard_with_the_rules_it_depends_on(tmp_path: Pa
     compiled = support_heavy(tmp_path / "p")
     assert len(compiled.shards) >= 2
     metas = [meta for shard in compiled.shards for meta in shard.rules.values()]
-    derived = {m.produces for m in metas if m.produces} | {s for m in metas for s in m.seeds}
+    derived = {m.produces for m in metas if m.produces}
     assert "taught_by" in derived
-    assert any(t.startswith("$reach_") for t in derived)
     assert any(t.startswith("$aux") for t in derived)
+    assert compiled.reaches  # lineage walks: computed before the engine, not derived in it
 
     # every policy rule is in exactly one shard
     rules = policy_rules(compiled)
@@ -448,12 +448,13 @@ def test_every_rule_lands_in_one_shard_with_the_rules_it_depends_on(tmp_path: Pa
     spread = set()
     for shard in compiled.shards:
         produced = {m.produces for m in shard.rules.values() if m.produces}
-        seeded = {s for m in shard.rules.values() if m.role == "reach-seed" for s in m.seeds}
         for name, rule in shard.ruleset.items():
             for fact_type in derived_types_read(rule, derived):
                 assert fact_type in produced, (shard.name, name, fact_type)
-                if fact_type.startswith("$reach_"):
-                    assert fact_type in seeded, (shard.name, name, fact_type)
+        # the shard is sent the $reach facts of every walk its rules test
+        walks = {w for m in shard.rules.values() for w in m.walks.values()}
+        assert walks <= shard.walks <= compiled.reaches.keys(), shard.name
+        assert not walks or "$reach" in shard.types, shard.name
         support = {n for n, m in shard.rules.items() if m.policy is None}
         spread |= {n for n in support if sum(n in s.rules for s in compiled.shards) > 1}
         assert estimate(shard).fits()

@@ -174,6 +174,36 @@ def test_counts_and_blocking_models(audited: Audited) -> None:
         assert [w.id for w in spool.waivers] == ["waiver-7b-dev"]
 
 
+def test_the_json_and_text_reports_stream_a_spool_without_materialising_it(
+    audited: Audited, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spooled result of any size goes to JSON or text without being held in memory (the
+    JSON renderer once fell back to the materialised result: 1 GB for a 1,000-model chain)."""
+    import io
+
+    from aigov.reports import RENDERERS
+    from aigov.results.json_stream import write_result
+
+    with audited.spool() as spool:
+        spool.extend(spool_entry(r, FAIL_ON) for r in audited.results)
+        expected = io.StringIO()
+        write_result(
+            build_result(audited.compiled, audited.results, FAIL_ON, audited.digest), expected
+        )
+
+        def refuse() -> AuditResult:
+            raise AssertionError("the spool was materialised")
+
+        monkeypatch.setattr(spool, "_materialise", refuse)
+        for name in ("json", "text"):
+            out = io.StringIO()
+            RENDERERS[name].write(spool, out)
+            assert out.getvalue(), name
+        written = io.StringIO()
+        RENDERERS["json"].write(spool, written)
+        assert written.getvalue() == expected.getvalue()
+
+
 def test_streams_read_back_what_was_added(audited: Audited) -> None:
     with audited.spool() as spool:
         spool.extend(spool_entry(r, FAIL_ON) for r in audited.results)

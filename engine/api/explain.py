@@ -31,7 +31,7 @@ def explain(
 ) -> list[Explanation]:
     """Evaluate one model's partition and return an explanation per finding (or, with
     ``policy``, per subject of that policy, passes included)."""
-    pipeline = Pipeline(policies, as_of)
+    pipeline = Pipeline(policies, as_of, max_evidence=None)  # every match, however many
     known = pipeline.policy_set.by_id()
     if policy is not None and policy not in known:
         raise NotFoundError(f"unknown policy '{policy}'")

@@ -12,9 +12,10 @@ disjunct is an ordered list of patterns. Negation of one record test becomes a `
 pattern; negation of anything larger (an absent approval that must cover three list fields,
 a lineage path that must not exist) becomes an auxiliary derived fact plus a ``$not`` on
 it, stratified so that a negation is only evaluated once everything it depends on has been
-derived. Lineage bindings become ``reach`` facts derived by forward chaining over lineage
-edges, keyed by (relations, origin, node) so cycles terminate; each reach fact carries its
-witness path. Each operator's engine form is in :mod:`aigov.policy.operators`.
+derived. Lineage bindings become patterns on ``reach`` facts (origin, node, depth), one
+fact type per set of relations walked; the evaluator computes them before the engine runs
+(:mod:`aigov.evaluate.reach`), only from origins some rule can bind, and keeps each one's
+witness path outside the engine. Each operator's engine form is in :mod:`aigov.policy.operators`.
 
 The output is plain data (:mod:`aigov.compile.rules`): JSON-serialisable rulesets, packed
 into shards by :mod:`aigov.compile.shards`, plus a table of rule metadata; the evaluator
@@ -43,8 +44,10 @@ from aigov.compile.dnf import (
 )
 from aigov.compile.rules import (
     KEEP_RULE,
+    REACH,
     Atom,
     CompiledPolicies,
+    ReachSpec,
     Rule,
     RuleMeta,
     Shard,
@@ -103,8 +106,7 @@ class Compiler:
         self.rules: list[Rule] = []
         self.problems: list[Problem] = []
         self.member_fields: set[tuple[str, str]] = set()
-        self.reach_types: dict[tuple[tuple[str, ...], str], str] = {}
-        self.seed_rules: dict[str, Rule] = {}
+        self.reaches: dict[str, ReachSpec] = {}
         self.producers: dict[str, list[Rule]] = {}
         self.counter = itertools.count()
 
@@ -238,7 +240,8 @@ class Compiler:
         atoms: list[Atom] = []
         if bind.is_lineage:
             reach_type = self.reach_type(bind, bound)
-            reach = Atom(self.new_name("r"), reach_type)
+            reach = Atom(self.new_name("r"), REACH, literals=[{reach_type: True}])
+            meta.walks[reach.name] = reach_type
             origin = _lineage_origin(bind)
             reach.tests.append(Test("", "origin", "eq", Ref(origin, "id"), KEY, bind.line))
             if bind.min_depth:
@@ -247,6 +250,7 @@ class Compiler:
             meta.reach[bind.alias] = reach.name
         atom = Atom(bind.alias, bind.kind, alias=bind.alias)
         if bind.is_lineage:
+            atom.reach = reach_type
             atom.tests.append(
                 Test(bind.alias, "id", "eq", Ref(atoms[0].name, "node"), KEY, bind.line)
             )
@@ -295,7 +299,9 @@ class Compiler:
             atoms: list[Atom] = []
             for alias in aux.outer:
                 kind = bound[alias].fact_type
-                outer = Atom(alias, kind, alias=alias)
+                # the aux fact is only read for the outer records the rule has bound, so a
+                # lineage walk from one starts only where the outer binding's walk reached
+                outer = Atom(alias, kind, alias=alias, reach=bound[alias].reach)
                 if alias == "model":  # the partition's model (no other binding takes the name)
                     outer.literals.append({"partition_root": True})
                 rebound[alias] = outer
@@ -314,31 +320,18 @@ class Compiler:
         if via is None:  # pragma: no cover - only lineage bindings reach here
             raise TypeError(f"binding {bind.alias!r} (line {bind.line}) is not a lineage binding")
         origin_atom = bound[origin]
-        seed = "root" if origin == "model" else origin_atom.fact_type
-        key = (via, seed)
-        if key in self.reach_types:
-            return self.reach_types[key]
-        digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:8]
-        reach_type = f"$reach_{digest}"
-        self.reach_types[key] = reach_type
-        # One seed rule per kind of origin starts every reach type with that origin (fewer
-        # actions than a seed rule per type).
-        seed_rule = self.seed_rules.get(seed)
-        if seed_rule is None:
-            seed_atom = Atom("s", "model" if seed == "root" else seed)
-            if seed == "root":
-                seed_atom.literals.append({"partition_root": True})
-            seed_meta = RuleMeta(self.new_name("x"), "reach-seed")
-            seed_rule = self.seed_rules[seed] = self.add_rule(seed_meta, [seed_atom])
-        seed_rule.meta.seeds.append(reach_type)
-        self.producers.setdefault(reach_type, []).append(seed_rule)
-        step_reach = Atom("r", reach_type)
-        edge = Atom("e", "lineage")
-        edge.tests.append(Test("", "child", "eq", Ref("r", "node"), KEY, 0))
-        relations = [{"relation": r} for r in via]
-        edge.literals.append(relations[0] if len(relations) == 1 else {"$or": relations})
-        step_meta = RuleMeta(self.new_name("x"), "reach-step", produces=reach_type)
-        self.add_rule(step_meta, [step_reach, edge])
+        is_root = {"partition_root": True} in origin_atom.literals
+        origin_kind = "root" if is_root else origin_atom.fact_type
+        digest = hashlib.sha1(json.dumps([via, origin_kind]).encode()).hexdigest()[:8]
+        reach_type = f"walk_{digest}"
+        spec = self.reaches.setdefault(reach_type, ReachSpec(tuple(via), origin_kind))
+        if is_root:
+            spec.sources.add("root")
+        elif origin_atom.reach is not None:
+            spec.sources.add(f"reach:{origin_atom.reach}")
+        else:
+            spec.sources.add(f"kind:{origin_atom.fact_type}")
+        spec.start = spec.start or bind.min_depth == 0
         return reach_type
 
     # -- rule assembly ------------------------------------------------------------
@@ -595,6 +588,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
         shard = Shard(name, ruleset, metas)
         shard.types = frozenset(fact_fields([shard]))
+        shard.walks = frozenset(w for meta in metas.values() for w in meta.walks.values())
         shard.gates = tuple(sorted({r.gate for r in rules if r.gate is not None} | {strata}))
         out.append(shard)
     # Tests the facts builder evaluates itself (regex): (engine field, operand, result field)
@@ -608,6 +602,12 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
                     regexes.setdefault(atom.fact_type, set()).add(
                         (name, pattern, computed_field(name, pattern))
                     )
+    reaches = dict(sorted(compiler.reaches.items()))
+    for reach_type, spec in reaches.items():
+        digest.update(json.dumps([reach_type, spec.via, sorted(spec.sources), spec.start]).encode())
+    fields = {t: f for t, f in fact_fields(out).items() if t != REACH}
+    if reaches:  # the walks read every edge, whether or not a rule reads lineage facts
+        fields["lineage"] = fields.get("lineage", frozenset()) | {"child", "parent", "relation"}
     return CompiledPolicies(
         policy_set,
         as_of,
@@ -615,6 +615,7 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         strata,
         compiler.member_fields,
         digest.hexdigest(),
-        fact_fields(out),
+        fields,
         {kind: sorted(specs) for kind, specs in regexes.items()},
+        reaches,
     )

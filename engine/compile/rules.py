@@ -13,6 +13,7 @@ from typing import Any
 from aigov.policy.ast import PolicySet, Test
 
 GATE = "$gate"  # the fact type of stratum gates (P7)
+REACH = "$reach"  # the fact type of lineage walks' steps (see ReachSpec)
 
 
 @dataclass(eq=False)
@@ -25,6 +26,26 @@ class Atom:
     negated: bool = False
     alias: str | None = None  # the policy alias this pattern binds (None: internal)
     literals: list[dict[str, Any]] = field(default_factory=list)  # raw engine expressions
+    reach: str | None = None  # a lineage binding: the reach type whose node this pattern is
+
+
+@dataclass
+class ReachSpec:
+    """One kind of lineage walk, computed by the evaluator before the engine runs
+    (:mod:`aigov.evaluate.reach`): from each origin, every node reached through edges whose
+    relation is in ``via``. The engine gets one ``$reach`` fact per (origin, node) with a
+    flag (the reach type's name) for every walk that reached the node, so a node that several
+    walks reach costs one fact; a lineage pattern tests its walk's flag.
+
+    Origins are only the nodes some rule can bind as the walk's start (demand-driven):
+    ``sources`` holds ``root`` (the partition's model), ``kind:<type>`` (every fact of that
+    type) or ``reach:<reach type>`` (every node another walk reaches, of ``origin_kind``).
+    ``start`` asks for a depth-0 fact per origin (a ``min_depth: 0`` binding)."""
+
+    via: tuple[str, ...]
+    origin_kind: str
+    sources: set[str] = field(default_factory=set)
+    start: bool = False
 
 
 @dataclass
@@ -32,11 +53,12 @@ class RuleMeta:
     """What an action needs to know about the rule that fired."""
 
     name: str
-    role: str  # applicable | missing | fail | review | derive | aux | reach-seed | reach-step
+    role: str  # applicable | missing | fail | review | derive | aux
     policy: str | None = None
     subject: str | None = None  # subject alias
     aliases: list[str] = field(default_factory=list)  # policy aliases bound (evidence order)
     reach: dict[str, str] = field(default_factory=dict)  # alias -> reach pattern name
+    walks: dict[str, str] = field(default_factory=dict)  # reach pattern name -> reach type
     missing: str | None = None  # for role=missing: "alias.field"
     absent: list[str] = field(default_factory=list)  # descriptions of absence conditions
     produces: str | None = None  # derived fact type
@@ -46,7 +68,6 @@ class RuleMeta:
     stratum: int = 0
     used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
     also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
-    seeds: list[str] = field(default_factory=list)  # reach-seed: the reach types it starts
 
     def use(self, alias: str, fieldname: str) -> None:
         """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""
@@ -68,6 +89,7 @@ class Shard:
     ruleset: dict[str, Any]  # rule name -> durable rule (without "run")
     rules: dict[str, RuleMeta]
     types: frozenset[str] = frozenset()  # fact types its rules read: the only ones it is sent
+    walks: frozenset[str] = frozenset()  # the reach types its rules read
     gates: tuple[int, ...] = ()  # the strata its rules wait for (the last always: $root)
 
 
@@ -85,6 +107,7 @@ class CompiledPolicies:
     # fact type -> [(engine field, pattern, computed field)]: regex tests the facts builder
     # evaluates (see aigov.policy.operators.regex_field)
     regexes: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    reaches: dict[str, ReachSpec] = field(default_factory=dict)  # reach type -> its walk
 
     @property
     def rule_count(self) -> int:

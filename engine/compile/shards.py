@@ -314,8 +314,8 @@ def _fields_in(expr: Any, names: dict[str, str], out: dict[str, set[str]], own: 
 
 
 def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
-    """For each fact type any rule reads, the engine fields the rules (and their actions)
-    read: the facts builder asserts nothing else."""
+    """For each fact type any rule reads (reach types included), the engine fields the rules
+    (and their actions) read: the facts builder asserts nothing else."""
     out: dict[str, set[str]] = {"model": {"partition_root"}}
     for shard in shards:
         for name, rule in shard.ruleset.items():
@@ -336,6 +336,4 @@ def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
             for pattern, fieldname in meta.fields.values():
                 if pattern in names:
                     out.setdefault(names[pattern], set()).add(fieldname)
-            if meta.role == "reach-step":
-                out.setdefault("lineage", set()).update({"parent", "child", "key"})
-    return {t: frozenset(f) for t, f in out.items() if not t.startswith("$reach")}
+    return {t: frozenset(f) for t, f in out.items()}

@@ -160,8 +160,9 @@ class _Loaded:
 
     def __init__(self) -> None:
         self.records: dict[str, tuple[str, dict[str, Any]]] = {}
-        self.closure: dict[str, set[str]] = defaultdict(set)
         self.edges_by_child: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.edge_facts: dict[str, list[dict[str, Any]]] = {}
+        self.cyclic = True  # whether the chunk's lineage may hold a cycle (see _acyclic)
         self.terms_by_provider: dict[str, list[str]] = defaultdict(list)
         self.investigations_by_subject: dict[str, list[str]] = defaultdict(list)
         self.deployments_by_model: dict[str, list[str]] = defaultdict(list)
@@ -171,18 +172,21 @@ class _Loaded:
         self.evidence: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
 
 
+# Every record in the lineage of some of the roots (once, however many roots share it): each
+# root's own ancestors are then walked in Python over the loaded edges, so a chain of N
+# models costs N rows here, not N^2 (root, node) pairs.
 _CLOSURE_SQL = """
 WITH RECURSIVE edges(child, parent) AS (
     SELECT child, parent FROM lineage
     UNION ALL
     SELECT dataset, target FROM dataset_link
 ),
-closure(root, node) AS (
-    SELECT id, id FROM model WHERE id IN :roots
+closure(node) AS (
+    SELECT id FROM model WHERE id IN :roots
     UNION
-    SELECT closure.root, edges.parent FROM closure JOIN edges ON edges.child = closure.node
+    SELECT edges.parent FROM closure JOIN edges ON edges.child = closure.node
 )
-SELECT root, node FROM closure
+SELECT node FROM closure
 """
 
 ALWAYS_KEPT = frozenset({"t", "key", "id", "partition_root"})
@@ -242,14 +246,17 @@ class PartitionLoader:
                 ids.append(row.id)
         return ids
 
-    def load(self, roots: list[str], extra: list[DeploymentBase] | None = None) -> list[Partition]:
-        """Partitions for ``roots`` (in that order); ``extra`` adds hypothetical deployments."""
+    def load(
+        self, roots: list[str], extra: list[DeploymentBase] | None = None
+    ) -> Iterator[Partition]:
+        """Partitions for ``roots`` (in that order, each assembled when it is asked for: a
+        chunk of big partitions is never in memory at once); ``extra`` adds hypothetical
+        deployments."""
         loaded = _Loaded()
         closure_query = sa.text(_CLOSURE_SQL).bindparams(sa.bindparam("roots", expanding=True))
+        nodes: set[str] = set()
         for chunk in chunked(sorted(set(roots)), 500):
-            for root, node in self.conn.execute(closure_query, {"roots": chunk}):
-                loaded.closure[root].add(node)
-        nodes = set().union(*loaded.closure.values()) if loaded.closure else set()
+            nodes.update(self.conn.execute(closure_query, {"roots": chunk}).scalars())
         self._fetch(loaded, "model", "id", nodes)
         self._fetch(loaded, "dataset", "id", nodes)
         for edge_id in self._fetch(loaded, "lineage", "child", nodes):
@@ -273,6 +280,7 @@ class PartitionLoader:
                             "declared_in": f"dataset {node} ({field_name})",
                         }
                     )
+        loaded.cyclic = not _acyclic(loaded.edges_by_child)
         models = [data for kind, data in loaded.records.values() if kind == "model"]
         providers = {m["provider"] for m in models}
         self._fetch(loaded, "provider", "id", providers)
@@ -307,7 +315,8 @@ class PartitionLoader:
             if kind == "terms"
         }
         hypothetical = {r.id for r in extra or []}
-        return [self._assemble(loaded, root, hypothetical, terms_class) for root in roots]
+        # the database work is done: the partitions are assembled one by one as they are read
+        return (self._assemble(loaded, root, hypothetical, terms_class) for root in roots)
 
     def _record_facts(
         self, loaded: _Loaded, key: str, terms_class: dict[str, LicenceClass]
@@ -378,11 +387,8 @@ class PartitionLoader:
         hypothetical: set[str],
         terms_class: dict[str, LicenceClass],
     ) -> Partition:
-        nodes = loaded.closure.get(root, {root})
+        nodes, edges = _ancestry(root, loaded.edges_by_child)
         keys: set[str] = set(nodes)
-        edges: list[dict[str, Any]] = []
-        for node in nodes:
-            edges += loaded.edges_by_child.get(node, [])
         providers: set[str] = set()
         licence_terms: set[str] = set()
         for node in nodes:
@@ -413,11 +419,17 @@ class PartitionLoader:
             facts += record_facts
             records.update(loaded.evidence[key])
         for edge in sorted(edges, key=lambda e: e["key"]):
-            if edge["key"] in records:
+            key = edge["key"]
+            if key in records:
                 continue
-            records[edge["key"]] = ("lineage", {k: v for k, v in edge.items() if k != "key"})
-            facts += self._trim([make_fact("lineage", edge["key"], edge)])
-        cycle = find_cycle(root, edges)
+            edge_facts = loaded.edge_facts.get(key)
+            if edge_facts is None:
+                edge_record = ("lineage", {k: v for k, v in edge.items() if k != "key"})
+                edge_facts = loaded.edge_facts[key] = self._trim([make_fact("lineage", key, edge)])
+                loaded.evidence[key] = {key: edge_record}
+            records.update(loaded.evidence[key])
+            facts += edge_facts
+        cycle = find_cycle(root, edges) if loaded.cyclic else None
         if cycle:
             cycle_key = f"{root}#lineage-cycle"
             facts += self._trim(
@@ -458,6 +470,42 @@ class PartitionLoader:
                         }
                     )
         return members
+
+
+def _ancestry(
+    root: str, edges_by_child: dict[str, list[dict[str, Any]]]
+) -> tuple[set[str], list[dict[str, Any]]]:
+    """The records in ``root``'s lineage (itself included) and the edges between them."""
+    nodes, edges, stack = {root}, [], [root]
+    while stack:
+        for edge in edges_by_child.get(stack.pop(), ()):
+            edges.append(edge)
+            if edge["parent"] not in nodes:
+                nodes.add(edge["parent"])
+                stack.append(edge["parent"])
+    return nodes, edges
+
+
+def _acyclic(edges_by_child: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether the lineage graph has no cycle (Kahn's algorithm, once per chunk): then no
+    partition of the chunk needs its own cycle search."""
+    children_of: dict[str, list[str]] = defaultdict(list)
+    pending: dict[str, int] = defaultdict(int)  # node -> edges to its parents not yet removed
+    for child, edges in edges_by_child.items():
+        for edge in edges:
+            children_of[edge["parent"]].append(child)
+            pending[child] += 1
+            pending.setdefault(edge["parent"], 0)
+    ready = [node for node, count in pending.items() if count == 0]
+    removed = 0
+    while ready:
+        node = ready.pop()
+        removed += 1
+        for child in children_of.get(node, ()):
+            pending[child] -= 1
+            if pending[child] == 0:
+                ready.append(child)
+    return removed == len(pending)
 
 
 def _terms_class(terms: dict[str, Any]) -> LicenceClass:

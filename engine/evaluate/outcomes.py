@@ -46,11 +46,37 @@ def _get(data: dict[str, Any], path: str) -> Any:
     return value
 
 
+# Matches listed as a finding's evidence: a model with thousands of ancestors can match one
+# policy thousands of times, which no reader follows and which would make the report (and the
+# memory holding it) grow with the ancestry. Past this many, the matches with the shortest
+# lineage paths are listed and the rest counted (``Finding.evidence_omitted``); ``aigov
+# explain`` lists every one.
+MAX_EVIDENCE = 20
+
+
+def _match_key(meta: RuleMeta, match: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells two matches apart in a finding's evidence (its records and paths), cheaply,
+    before the evidence is built: the facts bound to the policy's aliases, and their paths."""
+    key: list[Any] = [meta.name]
+    for alias in meta.aliases:
+        fact = match.get(alias)
+        if isinstance(fact, dict):
+            reach = match.get(meta.reach[alias]) if alias in meta.reach else None
+            path = (reach if isinstance(reach, dict) else fact).get("path", ())
+            key.append((alias, fact["t"], fact.get("key", ""), tuple(path)))
+    return tuple(key)
+
+
+def _path_length(key: tuple[Any, ...]) -> int:
+    return sum(len(path) for _alias, _t, _key, path in key[1:])
+
+
 class _Assembler:
     """Turns recorded matches into outcomes and findings for one partition."""
 
-    def __init__(self, compiled: CompiledPolicies):
+    def __init__(self, compiled: CompiledPolicies, max_evidence: int | None = MAX_EVIDENCE):
         self.compiled = compiled
+        self.max_evidence = max_evidence
         self.policies = {p.id: p for p in compiled.policy_set.enabled}
         self.as_of = compiled.as_of
         self.derived = {d.id for d in compiled.policy_set.derivations}
@@ -260,8 +286,16 @@ class _Assembler:
         role = "fail" if found.get("fail") else "review" if found.get("review") else None
         if role is None:
             return Outcome.passed, None
-        evidence: dict[str, tuple[Match, dict[str, Any], list[str]]] = {}
+        distinct: dict[tuple[Any, ...], tuple[RuleMeta, dict[str, Any]]] = {}
         for meta, match in found[role]:
+            distinct.setdefault(_match_key(meta, match), (meta, match))  # P11: dedupe
+        listed = sorted(distinct)
+        if self.max_evidence is not None and len(listed) > self.max_evidence:
+            listed = sorted(listed, key=lambda k: (_path_length(k), k))[: self.max_evidence]
+        omitted = len(distinct) - len(listed)
+        evidence: dict[str, tuple[Match, dict[str, Any], list[str]]] = {}
+        for key in listed:
+            meta, match = distinct[key]
             item = self.evidence(partition, meta, match)
             signature = item.model_dump_json()
             evidence.setdefault(signature, (item, match, meta.absent))  # P11: dedupe
@@ -278,6 +312,7 @@ class _Assembler:
             outcome=outcome,
             message=message,
             evidence=[item for item, _, _ in ordered],
+            evidence_omitted=omitted,
             absent=absent,
             waiver=waiver,
             **common,
@@ -303,6 +338,7 @@ def policy_info(p: Policy) -> PolicyInfo:
         references=[r.model_dump(exclude_none=True) for r in p.doc.references],
         remediation=p.doc.remediation,
         tags=p.doc.tags,
+        controls=p.doc.controls,
         builtin=p.builtin,
         source=f"{p.file}:{p.line}",
     )
@@ -324,9 +360,11 @@ class PartitionResult:
 class PartitionEvaluator:
     """Evaluator plus assembler: partition in, findings out (used by audit and gate)."""
 
-    def __init__(self, compiled: CompiledPolicies, fail_on: Severity):
+    def __init__(
+        self, compiled: CompiledPolicies, fail_on: Severity, max_evidence: int | None = MAX_EVIDENCE
+    ):
         self.evaluator = Evaluator(compiled)
-        self.assembler = _Assembler(compiled)
+        self.assembler = _Assembler(compiled, max_evidence)
         self.fail_on = fail_on
         self.as_of = compiled.as_of
 

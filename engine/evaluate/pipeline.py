@@ -37,6 +37,7 @@ from aigov.compile.rules import CompiledPolicies
 from aigov.errors import AigovError, NotFoundError
 from aigov.evaluate.facts import Partition, PartitionLoader
 from aigov.evaluate.outcomes import (
+    MAX_EVIDENCE,
     PartitionEvaluator,
     PartitionResult,
     policy_catalogue,
@@ -193,8 +194,10 @@ class Pipeline:
         as_of: dt.date | None = None,
         *,
         fail_on: Severity | str = Severity.high,
+        max_evidence: int | None = MAX_EVIDENCE,
     ):
         self.policy_set = resolve_policies(policies)
+        self.max_evidence = max_evidence  # matches listed per finding (None: all)
         self.as_of = as_of or dt.date.today()
         self.fail_on = Severity(fail_on)
         self.compiled = compile_policies(self.policy_set, self.as_of)
@@ -220,7 +223,7 @@ class Pipeline:
     def evaluate(self, partition: Partition) -> PartitionResult:
         """One partition's findings (the evaluator keeps no state between partitions)."""
         if self._evaluator is None:
-            self._evaluator = PartitionEvaluator(self.compiled, self.fail_on)
+            self._evaluator = PartitionEvaluator(self.compiled, self.fail_on, self.max_evidence)
         return self._evaluator(partition)
 
     def results(
@@ -434,12 +437,40 @@ def audit(
     progress: Callable[[int], None] | None = None,
     registry_digest: bool = False,
 ) -> AuditResult:
-    """Evaluate ``policies`` (a PolicySet, paths, or None for the shipped library) against
-    the registry (an open Registry or a database URL) as of ``as_of`` (default: today).
+    """Evaluate ``policies`` against every model of the registry (or ``models``), as
+    ``aigov audit`` does, and return every finding with its evidence.
 
-    With ``workers`` > 1, partitions are evaluated in that many processes; the result is
-    the same, byte for byte. The result is held in memory; for large registries see
-    :func:`audit_to_spool`.
+    Args:
+        registry: an open :class:`~aigov.registry.store.Registry` (left open), a database
+            URL (opened and closed here), or None for ``$AIGOV_DB`` / ``sqlite:///aigov.db``.
+        policies: a :class:`~aigov.policy.ast.PolicySet` from :func:`aigov.load_policies`,
+            policy files and directories (they replace the shipped library), or None for
+            the shipped library.
+        as_of: the evaluation date: approvals, waivers and relative dates (``as_of + 30d``)
+            are judged against it. Default: today.
+        models: the ids of the models to audit (default: every model). An unknown id is an
+            error.
+        fail_on: the lowest severity whose ``fail`` or ``review`` findings block (what
+            :meth:`~aigov.results.findings.AuditResult.blocking` and the models' ``blocked``
+            status use). Default ``high``.
+        workers: evaluate partitions in that many processes (default 1). The result is the
+            same, byte for byte, for any number.
+        progress: called with the number of models just evaluated, as the audit goes.
+        registry_digest: also compute the digest of the registry's content
+            (``AuditResult.registry_digest``, what a recorded run keeps).
+
+    Returns:
+        The :class:`~aigov.results.findings.AuditResult`, held in memory (for large
+        registries see :func:`audit_to_spool`). Its ``findings`` hold every outcome that is
+        not a plain pass. A registry without models gives a result without models: the CLI
+        refuses that (exit 2) unless ``--allow-empty``; check ``result.models`` before
+        reading an empty result as a pass.
+
+    Raises:
+        aigov.errors.AigovError: any error (the CLI's exit 2): invalid policies
+            (``InputError``), a missing or unreadable registry (``RegistryError``), an unknown
+            model (``NotFoundError``), a failure of the rules engine or of a worker
+            (``EngineError``). An exception is never a partial result.
     """
     pipeline = Pipeline(policies, as_of, fail_on=fail_on)
     with pipeline.registry(registry) as reg, stop_signals():

@@ -38,6 +38,7 @@ from typing import Any
 from aigov.compile.rules import GATE, CompiledPolicies, RuleMeta
 from aigov.errors import AigovError
 from aigov.evaluate.facts import Partition
+from aigov.evaluate.reach import LineageWalks
 
 
 class EngineError(AigovError):
@@ -227,12 +228,15 @@ class _Sink:
     errors: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)
     ids: EngineIds = field(default_factory=EngineIds)  # the current session's fact ids
+    # derived fact key -> what its path is made of: ("reach", reach key) | ("derived", key)
+    derived_paths: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.events.clear()
         self.errors.clear()
         self.roots.clear()
         self.ids = EngineIds()
+        self.derived_paths = {}
 
 
 def _matches(c: Any) -> list[dict[str, dict[str, Any]]]:
@@ -301,52 +305,6 @@ class Evaluator:
                 # "already observed" here is an engine failure, never swallowed.
                 c.assert_fact(fact)
 
-        def seed(c: Any) -> None:
-            try:
-                assert_all(
-                    c,
-                    (
-                        (
-                            # the start is not a step: a cycle back to it is still a step
-                            ("reach-start", reach_type, m["s"]["key"]),
-                            {
-                                "t": reach_type,
-                                "id": f"{reach_type}|{m['s']['key']}|start",
-                                "origin": m["s"]["key"],
-                                "node": m["s"]["key"],
-                                "depth": 0,
-                                "path": [],
-                            },
-                        )
-                        for m in _matches(c)
-                        for reach_type in meta.seeds
-                    ),
-                )
-            except Exception as exc:
-                sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
-
-        def step(c: Any) -> None:
-            try:
-                facts: list[tuple[Hashable, dict[str, Any]]] = []
-                for m in _matches(c):
-                    reach, edge = m["r"], m["e"]
-                    facts.append(
-                        (
-                            ("reach", meta.produces, reach["origin"], edge["parent"]),
-                            {
-                                "t": meta.produces,
-                                "id": f"{meta.produces}|{reach['origin']}|{edge['parent']}",
-                                "origin": reach["origin"],
-                                "node": edge["parent"],
-                                "depth": reach["depth"] + 1,
-                                "path": [*reach.get("path", []), edge["key"]],
-                            },
-                        )
-                    )
-                assert_all(c, facts)
-            except Exception as exc:
-                sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
-
         def derive(c: Any) -> None:
             try:
                 facts: list[tuple[Hashable, dict[str, Any]]] = []
@@ -359,13 +317,16 @@ class Evaluator:
                     identity, fact_id = _derived_id(meta.produces or "", values)
                     fact = {"t": meta.produces, "id": fact_id, "key": fact_id, **values}
                     if meta.role == "derive":
-                        path: list[str] = []
+                        # the path is kept here, as the parts it is made of (see _paths)
+                        parts: list[tuple[str, Any]] = []
                         for alias in meta.aliases:
                             reach = meta.reach.get(alias)
                             if reach:
-                                path += m[reach].get("path", [])
-                            path += m[alias].get("path", []) if alias in m else []
-                        fact["path"] = path
+                                walk = meta.walks[reach]
+                                parts.append(("reach", LineageWalks.key(walk, m[reach])))
+                            if alias in m and m[alias].get("key") in sink.derived_paths:
+                                parts.append(("derived", m[alias]["key"]))
+                        sink.derived_paths.setdefault(fact_id, parts)
                         fact["support"] = [
                             f"{alias}={m[alias]['t']}:{m[alias]['key']}"
                             for alias in meta.aliases
@@ -376,9 +337,7 @@ class Evaluator:
             except Exception as exc:
                 sink.errors.append(f"{meta.name}: {type(exc).__name__}: {exc}")
 
-        return {"reach-seed": seed, "reach-step": step, "derive": derive, "aux": derive}.get(
-            meta.role, record
-        )
+        return {"derive": derive, "aux": derive}.get(meta.role, record)
 
     def run(self, partition: Partition) -> list[tuple[RuleMeta, dict[str, dict[str, Any]]]]:
         """Evaluate one partition; return the recorded matches."""
@@ -386,12 +345,14 @@ class Evaluator:
         if self.fault_model == partition.model:
             raise EngineError(f"injected fault while evaluating model '{partition.model}'")
         events: list[tuple[RuleMeta, dict[str, dict[str, Any]]]] = []
+        walks = LineageWalks(self.compiled.reaches, partition.facts, partition.model)
         for shard in self.compiled.shards:
             self.sequence += 1
             sid = str(self.sequence)
             fact_types = shard.types
             try:
                 ids = self.sink.ids = EngineIds()
+                self.sink.derived_paths = {}
                 gates = []
                 for stratum in shard.gates:
                     gate_id = ids.claim(("gate", stratum), f"{GATE}|{stratum}")
@@ -402,6 +363,9 @@ class Evaluator:
                         claimed = ids.claim_base(fact)
                         if claimed is not None:
                             facts.append({**claimed, "sid": sid})
+                for fact in walks.facts(shard.walks):
+                    identity = ("reach", fact["origin"], fact["node"], fact["depth"] == 0)
+                    facts.append({**fact, "id": ids.claim(identity, fact["id"]), "sid": sid})
                 self.host.assert_facts(shard.name, facts)
                 for gate in gates:
                     self.host.assert_fact(shard.name, gate)
@@ -428,6 +392,31 @@ class Evaluator:
                     raise EngineError(
                         f"rules engine mixed sessions while evaluating model '{partition.model}'"
                     )
+            self._attach_paths(walks)
             events += self.sink.events
             self.sink.events = []
         return events
+
+    def _attach_paths(self, walks: LineageWalks) -> None:
+        """Give each reach fact and derived fact in this shard's matches its ``path`` (the
+        edge ids from the evaluated model), as the evidence shows it."""
+        derived = self.sink.derived_paths
+        resolved: dict[str, list[str]] = {}
+
+        def derived_path(key: str) -> list[str]:
+            if key not in resolved:
+                path: list[str] = []
+                for kind, ref in derived[key]:
+                    path += walks.path(ref) if kind == "reach" else derived_path(ref)
+                resolved[key] = path
+            return resolved[key]
+
+        for meta, match in self.sink.events:
+            for name, fact in match.items():
+                if not isinstance(fact, dict):
+                    continue
+                walk = meta.walks.get(name)
+                if walk is not None:
+                    match[name] = {**fact, "path": walks.path(LineageWalks.key(walk, fact))}
+                elif fact.get("key") in derived:
+                    match[name] = {**fact, "path": derived_path(fact["key"])}

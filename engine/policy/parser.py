@@ -691,9 +691,15 @@ def parse_condition(
         if not isinstance(value, list) or not value:
             ctx.error(here, "'any' takes a non-empty list")
             return TRUE, scope
-        return AnyOf(
-            tuple(parse_condition(ctx, (*here, i), n, scope)[0] for i, n in enumerate(value))
-        ), scope
+        branches = [parse_condition(ctx, (*here, i), n, scope) for i, n in enumerate(value)]
+        # An alias that every branch binds, to the same kind, stays bound after the 'any'
+        # (each branch is compiled as a rule of its own, and each binds it).
+        common = {
+            alias: kind
+            for alias, kind in branches[0][1].items()
+            if alias not in scope and all(b[1].get(alias) == kind for b in branches[1:])
+        }
+        return AnyOf(tuple(condition for condition, _ in branches)), {**scope, **common}
     if key == "not":
         return Not(parse_condition(ctx, here, value, scope)[0]), scope
     if key in ("exists", "absent", "lineage"):

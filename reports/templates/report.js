@@ -256,6 +256,8 @@
       if (f.e.length > 1) add(art, el("h5", null, "Match " + (i + 1)));
       add(art, evidenceBlock(match));
     });
+    if (f.n) add(art, el("p", "muted", f.n + " more match" + (f.n === 1 ? "" : "es") +
+      " not listed (the shortest lineage paths are shown; `aigov explain` lists every one)."));
     if (policy[4]) add(art, add(el("p"), el("strong", null, "Remediation: "), policy[4]));
     var ref = externalLink(policy[5], "reference");
     if (ref) add(art, add(el("p", "muted"), "See ", ref, " ", el("span", "url", policy[5])));
