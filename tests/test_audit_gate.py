@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aigov.shipped import shipped
+
 AS_OF = "2025-06-01"
 
 POLICIES = {
@@ -592,3 +594,40 @@ def test_rerun_on_unchanged_inputs_reproduces_finding_ids(seeded) -> None:
     b = json.loads(seeded("audit", "--no-record", "--format", "json").stdout)
     assert [f["id"] for f in a["findings"]] == [f["id"] for f in b["findings"]]
     assert a["registry_digest"] == b["registry_digest"]
+
+
+def test_since_fails_on_a_model_imported_after_the_earlier_run(cli, tmp_path: Path) -> None:
+    """A model the earlier run never saw brings its findings as new: `audit --since latest`
+    after importing a model with a critical failure exits 1 and names it (it used to leave
+    the new model out and pass)."""
+    examples = shipped("examples")
+    assert cli("registry", "import", str(examples)).exit_code == 0
+    assert cli("audit", "--quiet", "--as-of", "2025-06-01").exit_code == 1  # recorded
+    quiet = cli("audit", "--quiet", "--no-record", "--as-of", "2025-06-01", "--since", "latest")
+    assert quiet.exit_code == 0, quiet.output  # nothing new since that run
+    newcomer = tmp_path / "newcomer.yaml"
+    newcomer.write_text(
+        "models:\n"
+        "  - {id: newcomer-7b, name: Newcomer 7B, provider: meta, licence: mit,"
+        " owner: ml-team}\n"
+        "deployments:\n"
+        "  - {id: dep-newcomer, model: newcomer-7b, platform: on-prem, region: eastus,"
+        " environment: prod, exposure: internal, status: active}\n",
+        encoding="utf-8",
+    )
+    assert cli("registry", "import", str(newcomer)).exit_code == 0
+    since = cli(
+        "audit",
+        "--quiet",
+        "--no-record",
+        "--as-of",
+        "2025-06-01",
+        "--since",
+        "latest",
+        "--format",
+        "json",
+    )
+    assert since.exit_code == 1, since.output
+    new = [c for c in json.loads(since.stdout)["changes"] if c["change"] == "new"]
+    assert new and {c["model"] for c in new} == {"newcomer-7b"}
+    assert any(c["policy"] == "HOST-001" for c in new)

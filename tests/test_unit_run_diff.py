@@ -2,8 +2,8 @@
 
 A finding only in the later result is ``new``, only in the earlier one ``resolved``; one in
 both is ``persisting`` when its outcome is the same, ``newly_waived`` (blocking -> waived),
-``waiver_expired`` (waived -> blocking) or else ``changed``. Findings of a model outside
-either result's scope are left out.
+``waiver_expired`` (waived -> blocking) or else ``changed``. Findings of a model the later
+result did not audit are left out; those of a model only the later result audited are new.
 """
 
 from __future__ import annotations
@@ -174,13 +174,18 @@ def test_resolved_entry_keeps_the_earlier_findings_details() -> None:
 # ----------------------------------------------------------------------------- scope
 
 
-def test_models_outside_either_scope_are_left_out() -> None:
-    # model b is only in the earlier run, c only in the later one: their findings are
-    # neither resolved nor new
+def test_a_model_only_in_the_earlier_run_is_left_out_one_only_in_the_later_is_new() -> None:
+    # model b is only in the earlier run: its finding is not resolved (the later run did not
+    # look). c is only in the later one (imported since): its finding is new, and blocks an
+    # `audit --since` run - before, it was left out and a new model's failures passed.
     before = result(["a", "b"], [finding("GOV-001", "a", F), finding("GOV-001", "b", F)])
     after = result(["a", "c"], [finding("GOV-001", "a", F), finding("GOV-001", "c", F)])
     diff = diff_results(before, after)
-    assert [(e.change, e.model) for e in diff.entries] == [(Change.persisting, "a")]
+    assert [(e.change, e.model) for e in diff.entries] == [
+        (Change.new, "c"),
+        (Change.persisting, "a"),
+    ]
+    assert [e.model for e in diff.regressions(Severity.info)] == ["c"]
 
 
 def test_a_model_in_both_without_findings_on_one_side() -> None:

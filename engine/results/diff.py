@@ -48,17 +48,20 @@ def _classify(before: Finding | None, after: Finding | None) -> Change:
 
 
 def diff_results(before: AuditResult, after: AuditResult | ResultView) -> RunDiff:
-    """Classify findings by stable id. A model outside one run's scope is not 'resolved'."""
+    """Classify findings by stable id. A model the later run did not audit is left out (its
+    findings are not 'resolved'); a model only the later run audited (new in the registry,
+    or outside the earlier run's --model scope) brings its findings as 'new': nothing shows
+    they were there before, so they fail an ``audit --since`` run like any new finding."""
     view = as_view(after)
     old = {f.id: f for f in before.findings}
     new = {f.id: f for f in view.iter_findings()}
-    common_models = {m.id for m in before.models} & {m.id for m in view.iter_models()}
+    audited_after = {m.id for m in view.iter_models()}
     entries: list[DiffEntry] = []
     for fid in sorted(old.keys() | new.keys()):
         a, b = old.get(fid), new.get(fid)
         sample = b or a
         assert sample is not None
-        if sample.model not in common_models:
+        if sample.model not in audited_after:
             continue
         change = _classify(a, b)
         entries.append(
