@@ -1,8 +1,25 @@
 """aigov: an AI-governance compliance rules engine.
 
-Public API (imported lazily so that a cold ``aigov gate`` only loads what it uses)::
+The public API is four functions (imported lazily, so that a cold ``aigov gate`` loads only
+what it uses)::
 
-    from aigov import open_registry, load_policies, audit, gate
+    import aigov
+
+    policies = aigov.load_policies()  # the shipped library, or load_policies([paths])
+    with aigov.open_registry("sqlite:///aigov.db") as registry:
+        result = aigov.audit(registry, policies)  # AuditResult: every model, every finding
+        decision = aigov.gate(registry, deployment, policies)  # GateDecision: ALLOW or DENY
+
+:func:`open_registry` (:mod:`aigov.registry.store`) opens the model registry;
+:func:`load_policies` (:mod:`aigov.policy.loader`) loads and checks a policy set;
+:func:`audit` (:mod:`aigov.evaluate.pipeline`) evaluates it against the registry; and
+:func:`gate` (:mod:`aigov.api.gate`) decides on one proposed deployment, built with
+:func:`aigov.api.gate.proposed_deployment` or read by :func:`aigov.api.gate.read_deployment`.
+Their results are the pydantic models of :mod:`aigov.results` (``AuditResult`` and
+``Finding`` in :mod:`aigov.results.findings`, ``GateDecision`` in
+:mod:`aigov.results.decisions`). Every error raises an :class:`aigov.errors.AigovError`
+(the CLI's exit code 2); a caller deciding a deployment treats any exception as DENY.
+docs/python-api.md shows them at work and lists every parameter and field.
 """
 
 from __future__ import annotations

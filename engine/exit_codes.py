@@ -1,4 +1,4 @@
-"""One exit-code contract for every command (README, "Exit codes")."""
+"""One exit-code contract for every command (docs/exit-codes.md)."""
 
 EXIT_OK = 0  # pass; the gate's ALLOW
 EXIT_FINDINGS = 1  # findings at or above the threshold; the gate's DENY

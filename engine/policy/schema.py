@@ -116,7 +116,7 @@ CHILD_FACTS: dict[tuple[str, str], tuple[str, str, type[BaseModel]]] = {
 
 LICENCE_CLASS = _field_type(LicenceClass)
 
-# Fields the facts builder computes (documented in the README's policy reference).
+# Fields the facts builder computes (documented in docs/policy-language.md).
 COMPUTED: dict[str, dict[str, FieldType]] = {
     "model": {
         "licence_class": LICENCE_CLASS,

@@ -6,6 +6,9 @@ from enum import StrEnum
 
 
 class Severity(StrEnum):
+    """A policy's severity, from ``critical`` down to ``info``. ``--fail-on`` (default
+    ``high``) is the lowest severity whose ``fail`` and ``review`` findings block."""
+
     critical = "critical"
     high = "high"
     medium = "medium"
@@ -14,6 +17,7 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
+        """4 for ``critical`` down to 0 for ``info``: higher is more severe."""
         return SEVERITY_RANK[self]
 
 
@@ -27,6 +31,8 @@ SEVERITY_RANK = {
 
 
 class Family(StrEnum):
+    """A policy's family: what area of governance it is about (reports count by family)."""
+
     tos = "tos"
     provenance = "provenance"
     lineage = "lineage"
