@@ -44,6 +44,13 @@ def printable(text: object, *, keep_layout: bool = False) -> str:
     )
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun`` in the right number: ``1 file``, ``2 files``, ``0 policies``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural or (noun[:-1] + 'ies' if noun.endswith('y') else noun + 's')}"
+
+
 def colour_enabled(stream: TextIO | None = None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     stream = stream or sys.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aigov.console import counted
 from aigov.reports.gate import evidence_line
 from aigov.reports.text import render as render_summary
 from aigov.results.decisions import GateDecision
@@ -15,8 +16,8 @@ def render_text(
 ) -> str:
     dep = decision.deployment
     lines = [
-        f"Imported the example registry ({records} records) into a temporary SQLite database "
-        "and audited it with the shipped policies.\n",
+        f"Imported the example registry ({counted(records, 'record')}) into a temporary "
+        "SQLite database and audited it with the shipped policies.\n",
         render_summary(result),
         f"Gate: may {decision.model} be deployed to {dep['platform']}/{dep['region']}/"
         f"{dep['environment']}?",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from aigov.console import printable
+from aigov.console import counted, printable
 from aigov.reports.common import SHOWN
 from aigov.results.findings import BLOCKING, OUTCOME_ORDER, AuditResult, Finding, Outcome
 from aigov.results.severity import Severity
@@ -57,9 +57,10 @@ def render(result: AuditResult) -> str:
     lines = [
         f"## {icon} aigov audit: {verdict}",
         "",
-        f"{len(blocking)} blocking findings (fail or review at or above "
-        f"**{result.fail_on.value}**) · as of {result.as_of} · {len(result.models)} models · "
-        f"{len(result.policies)} policies · policy set `{_code(result.policy_digest[:12])}`"
+        f"{counted(len(blocking), 'blocking finding')} (fail or review at or above "
+        f"**{result.fail_on.value}**) · as of {result.as_of} · "
+        f"{counted(len(result.models), 'model')} · {counted(len(result.policies), 'policy')} · "
+        f"policy set `{_code(result.policy_digest[:12])}`"
         + (f" · registry `{_code(result.registry_digest[:12])}`" if result.registry_digest else "")
         + (f" · run {escape(result.run.id)}" if result.run else ""),
         "",

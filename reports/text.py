@@ -6,7 +6,7 @@ import io
 from collections import Counter
 from typing import IO
 
-from aigov.console import printable, style, table
+from aigov.console import counted, printable, style, table
 from aigov.reports.common import SHOWN
 from aigov.results.findings import (
     BLOCKING,
@@ -94,8 +94,8 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         if model.status == "blocked" and (baseline is None or per_model[model.id]):
             blocked.append((model.id, model.name))
     header = (
-        f"aigov audit as of {view.as_of}: {models} models, "
-        f"{len(view.policies)} policies (policy set {view.policy_digest[:12]}"
+        f"aigov audit as of {view.as_of}: {counted(models, 'model')}, "
+        f"{counted(len(view.policies), 'policy')} (policy set {view.policy_digest[:12]}"
         + (f", registry {view.registry_digest[:12]}" if view.registry_digest else "")
         + f"); blocking at {view.fail_on.value} and above"
     )
@@ -133,7 +133,7 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         )
     out.write(f"\nBlocked models: {len(blocked)} of {models}\n")
     for model_id, name in blocked:
-        line = f"  {model_id} ({name}): {per_model[model_id]} blocking findings"
+        line = f"  {model_id} ({name}): {counted(per_model[model_id], 'blocking finding')}"
         out.write(printable(line) + "\n")
     if not any(by_severity.values()):
         out.write("\nNo findings.\n")
@@ -145,12 +145,37 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
             shown.sort(key=lambda item: -item[0])  # stable: keeps the stored order
             for _, line in shown:
                 out.write(f"  {line}\n")
-    verdict = "FAIL" if blocking else "PASS"
-    kept_out = f", {baselined} at or above {view.fail_on.value} baselined" if baseline else ""
-    out.write(
-        f"\n{verdict}: {blocking} findings at or above {view.fail_on.value} "
-        f"({fail_review} fail/review in total{kept_out})\n"
+    out.write("\n" + _verdict_line(view, blocking, fail_review, baselined) + "\n")
+
+
+def _verdict_line(view: ResultView, blocking: int, fail_review: int, baselined: int) -> str:
+    kept_out = (
+        f", {baselined} at or above {view.fail_on.value} baselined"
+        if getattr(view, "baseline", None)
+        else ""
     )
+    return (
+        f"{'FAIL' if blocking else 'PASS'}: {counted(blocking, 'finding')} at or above "
+        f"{view.fail_on.value} ({fail_review} fail/review in total{kept_out})"
+    )
+
+
+def verdict(source: AuditResult | ResultView) -> str:
+    """The text report's last line (PASS or FAIL and why), for a command whose reports all
+    went to files."""
+    view = as_view(source)
+    baseline = getattr(view, "baseline", None)
+    hidden = baseline.hidden() if baseline else set()
+    blocking = fail_review = baselined = 0
+    for f in view.iter_findings():
+        if f.outcome in BLOCKING:
+            fail_review += 1
+            if f.severity.rank >= view.fail_on.rank:
+                if f.id in hidden:
+                    baselined += 1
+                else:
+                    blocking += 1
+    return _verdict_line(view, blocking, fail_review, baselined)
 
 
 def render(result: AuditResult | ResultView) -> str:

@@ -403,7 +403,17 @@ def test_audit_summary_exit_codes_and_json(seeded) -> None:
 def test_audit_unknown_model_is_an_error(seeded) -> None:
     result = seeded("audit", "--no-record", "--model", "nope")
     assert result.exit_code == 2
-    assert "unknown model(s): nope" in result.stderr
+    assert "unknown model: 'nope'" in result.stderr
+    assert "did you mean" not in result.stderr  # nothing close
+
+
+def test_an_unknown_model_id_gets_the_nearest_ones(seeded) -> None:
+    result = seeded("audit", "--no-record", "--model", "deepseek-r2", "--model", "orphan")
+    assert result.exit_code == 2
+    assert "unknown model: 'deepseek-r2' (did you mean deepseek-r1, deepseek-v3?)" in result.stderr
+    gated = seeded("gate", "deepsek-r1", "--platform", "p", "--region", "r")
+    assert gated.exit_code == 2
+    assert "(did you mean deepseek-r1" in gated.stderr
 
 
 def test_audit_injected_fault_exits_2(seeded) -> None:
@@ -631,3 +641,22 @@ def test_since_fails_on_a_model_imported_after_the_earlier_run(cli, tmp_path: Pa
     new = [c for c in json.loads(since.stdout)["changes"] if c["change"] == "new"]
     assert new and {c["model"] for c in new} == {"newcomer-7b"}
     assert any(c["policy"] == "HOST-001" for c in new)
+
+
+def test_an_audit_that_writes_only_files_says_what_it_did(cli, tmp_path: Path) -> None:
+    """`audit --format html -o r.html` used to print only "recorded run ...": the verdict
+    goes to stdout and one "wrote" line per file to stderr (not with --quiet)."""
+    assert cli("registry", "import", str(shipped("examples"))).exit_code == 0
+    args = ["audit", "--as-of", AS_OF, "--no-record", "--format", "html", "-o", "r.html"]
+    result = cli(*args, "--format", "json", "-o", "r.json")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("FAIL: ") and "findings at or above high" in result.stdout
+    assert len(result.stdout.splitlines()) == 1
+    kb = round((cli.cwd / "r.html").stat().st_size / 1024)
+    assert f"wrote r.html ({kb} KB)" in result.stderr and "wrote r.json (" in result.stderr
+    quiet = cli(*args, "--quiet")
+    assert quiet.stdout == result.stdout and "wrote" not in quiet.stderr
+    # a report on stdout is the output itself: no verdict line added to it
+    assert cli(
+        "audit", "--as-of", AS_OF, "--no-record", "-q", "--format", "json"
+    ).stdout.startswith("{")

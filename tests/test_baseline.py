@@ -161,7 +161,7 @@ def test_a_new_violation_fails_naming_only_it(adopted: Any, tmp_path: Path) -> N
             and not line.endswith("[baselined]")
         ]
         assert len(failing) == 1 and NEW_DEPLOYMENT in failing[0] and "HOST-001" in failing[0]
-        assert "FAIL: 1 findings at or above high" in text.stdout
+        assert "FAIL: 1 finding at or above high" in text.stdout
         assert "Blocked models: 1 of" in text.stdout
 
 

@@ -378,8 +378,8 @@ def _json_deny(result) -> dict[str, Any]:
 def test_gate_json_error_on_an_unknown_model(seeded) -> None:
     result = seeded("gate", "no-such-model", "--platform", "p", "--region", "r", "--format", "json")
     verdict = _json_deny(result)
-    assert verdict["error"] == "unknown model 'no-such-model'"
-    assert "unknown model 'no-such-model'" in result.stderr
+    assert verdict["error"] == "unknown model: 'no-such-model'"
+    assert "unknown model: 'no-such-model'" in result.stderr
 
 
 def test_gate_json_error_on_invalid_policies(seeded, tmp_path: Path) -> None:

@@ -207,10 +207,7 @@ def gate(
     fail_on = pipeline.fail_on
     with pipeline.registry(registry) as reg:
         digest = compute_registry_digest(reg) if registry_digest else None
-        try:
-            ids = pipeline.model_ids(reg, [deployment.model])
-        except NotFoundError:
-            raise NotFoundError(f"unknown model '{deployment.model}'") from None
+        ids = pipeline.model_ids(reg, [deployment.model])  # NotFoundError, with suggestions
         partitions = list(pipeline.partitions(reg, ids, [deployment]))
     # The model's approval records, not any record of its partition (a provider or a
     # lineage ancestor is no approval).

@@ -184,6 +184,7 @@ def audit(
                         write_output(_sarif(registry, spool.result(), sarif_root), output)
                     else:
                         write_report(fmt, spool, output)
+                _say_what_was_written(spool, pairs, quiet)
             code = audit_exit_code(
                 spool,
                 Severity(fail_on),
@@ -192,6 +193,22 @@ def audit(
                 baseline=spool.baseline,
             )
     sys.exit(code)
+
+
+def _say_what_was_written(view: Any, pairs: list[tuple[str, str | None]], quiet: bool) -> None:
+    """When no report went to stdout: the verdict there, and (unless --quiet) one line per
+    file written on stderr, so that a run that writes only files still says what it did."""
+    from aigov.reports.text import verdict
+
+    written = [output for _fmt, output in pairs if output and output != "-"]
+    if len(written) < len(pairs):
+        return
+    click.echo(verdict(view))
+    if not quiet:
+        for output in written:
+            size = Path(output).stat().st_size
+            shown = f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} bytes"
+            click.echo(f"wrote {output} ({shown})", err=True)
 
 
 def write_report(fmt: str, view: Any, output: str | None) -> None:

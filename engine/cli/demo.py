@@ -19,7 +19,7 @@ from aigov.cli.options import as_of_option
     metavar="PATH",
     help="Where to write the HTML report.",
 )
-@as_of_option
+@as_of_option(default="2025-06-01, the date the example records tell the story at")
 def demo(output: str, as_of: Any) -> None:
     """Run the motivating case end to end, with no set-up.
 

@@ -131,12 +131,19 @@ def _flag(ctx: click.Context, name: str) -> str:
     type=LazyChoice(environments),
     default="prod",
     show_default=True,
+    help="The stage the deployment serves: dev (development), staging (pre-production "
+    "testing) or prod (production traffic). Approval coverage is judged per stage "
+    "(HOST-001 for prod, HOST-002 for the others).",
 )
 @click.option(
     "--exposure",
     type=LazyChoice(exposures),
     default="internal",
     show_default=True,
+    help="Who reaches the model: internal (the organisation's own staff and systems), "
+    "customer_facing (the organisation's customers), public_catalog (anyone, e.g. a "
+    "model catalogue listing). Policies on distribution, investigations and approval scope "
+    "read it, so the default can change the decision: give the real exposure.",
 )
 @click.option(
     "--guardrail",

@@ -9,6 +9,7 @@ SQLModel, which ``aigov --help`` or ``aigov report schema`` should not pay for.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,8 @@ class IsoDateType(click.ParamType):
         try:
             return dt.date.fromisoformat(str(value))
         except ValueError:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):  # well formed: not a real day
+                self.fail(f"{value!r}: no such date", param, ctx)
             self.fail(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD)", param, ctx)
 
 
@@ -132,14 +135,25 @@ def policies_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--as-of",
-        "as_of",
-        type=IsoDateType(),
-        help="Evaluate as of this date (default: today). Approvals, waivers and relative "
-        "dates are judged against it.",
-    )(func)
+def as_of_option(func: Callable[..., Any] | None = None, *, default: str = "today") -> Any:
+    """``--as-of DATE``; ``default`` says what the command takes without it."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        return click.option(
+            "--as-of",
+            "as_of",
+            type=IsoDateType(),
+            help=f"Evaluate as of this date (default: {default}). Approvals, waivers and "
+            "relative dates are judged against it.",
+        )(f)
+
+    return decorate(func) if func is not None else decorate
+
+
+def policy_paths_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Policy files or directories, given as arguments or as --policies (repeatable), the
+    same on every ``aigov policy`` command; the command gets both in ``paths``."""
+    return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(policies_option(func))
 
 
 def fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:

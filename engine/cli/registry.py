@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aigov.cli.options import LazyHelpOption, db_option, format_option, record_kinds, write_output
+from aigov.console import counted
 
 
 @click.command()
@@ -64,8 +65,8 @@ def registry_import(db: str | None, paths: tuple[Path, ...], dry_run: bool, fmt:
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "none"
     updated = ", ".join(f"{n} {k}" for k, n in report.updated.items()) or "none"
     click.echo(
-        f"{verb} {report.records} records from {report.files} files: "
-        f"{report.changes} changes (created: {created}; updated: {updated}; "
+        f"{verb} {counted(report.records, 'record')} from {counted(report.files, 'file')}: "
+        f"{counted(report.changes, 'change')} (created: {created}; updated: {updated}; "
         f"unchanged: {report.unchanged})"
     )
 
@@ -151,14 +152,14 @@ def registry_check(db: str | None, fmt: str) -> None:
         click.echo(json.dumps({**report.model_dump(), "ok": report.ok}, indent=2))
     elif report.ok:
         click.echo(
-            f"registry {report.url} is sound: {report.records} records checked "
+            f"registry {report.url} is sound: {counted(report.records, 'record')} checked "
             f"({'; '.join(report.checks)})"
         )
     else:
         noun = "problem" if len(report.problems) == 1 else "problems"
         click.echo(
             f"registry {report.url}: {len(report.problems)} {noun} "
-            f"({report.records} records checked)",
+            f"({counted(report.records, 'record')} checked)",
             err=True,
         )
         for problem in report.problems:

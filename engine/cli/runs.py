@@ -57,7 +57,14 @@ def runs_list(db: str | None, fmt: str) -> None:
 @runs.command("show")
 @db_option
 @click.argument("run")
-@click.option("--format", "fmt", type=_format_choice(), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=_format_choice(),
+    default="text",
+    show_default=True,
+    help="Report format of the stored run (as `aigov report` renders it).",
+)
 def runs_show(db: str | None, run: str, fmt: str) -> None:
     """Show a recorded run (RUN: id, unique prefix, latest or latest~N)."""
     from aigov.api.runs import load_run

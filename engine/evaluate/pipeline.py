@@ -143,12 +143,24 @@ def resolve_policies(policies: PolicySet | Iterable[str | Path] | None) -> Polic
 def resolve_models(registry: Registry, models: list[str] | None = None) -> list[str]:
     """Sorted ids of ``models`` (default: every model); unknown ids are an error."""
     with registry.read() as conn:
-        ids = PartitionLoader(conn, dt.date.today(), set()).model_ids(models)
-    if models is not None:
-        unknown = sorted(set(models) - set(ids))
+        loader = PartitionLoader(conn, dt.date.today(), set())
+        ids = loader.model_ids(models)
+        unknown = sorted(set(models) - set(ids)) if models is not None else []
         if unknown:
-            raise NotFoundError(f"unknown model(s): {', '.join(unknown)}")
+            raise NotFoundError(_unknown_models(unknown, loader.model_ids()))
     return ids
+
+
+def _unknown_models(unknown: list[str], known: list[str]) -> str:
+    """The error for model ids the registry does not hold, with the nearest ids it does."""
+    import difflib
+
+    names = []
+    for model in unknown:
+        close = difflib.get_close_matches(model, known, n=3, cutoff=0.6)
+        names.append(f"'{model}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    noun = "model" if len(unknown) == 1 else "models"
+    return f"unknown {noun}: {', '.join(names)}"
 
 
 def iter_partitions(
