@@ -79,9 +79,10 @@ def write(source: AuditResult | ResultView, out: IO[str]) -> None:
         by_family[(f.outcome, f.family)] += 1
         if f.outcome in BLOCKING:
             fail_review += 1
-            if f.severity.rank >= threshold and f.id in hidden:
+            state = _blocking_state(f, threshold, hidden)
+            if state == "baselined":
                 baselined += 1
-            elif f.severity.rank >= threshold:
+            elif state == "blocking":
                 per_model[f.model] += 1
                 blocking += 1
     severities = list(Severity)
@@ -166,16 +167,21 @@ def verdict(source: AuditResult | ResultView) -> str:
     view = as_view(source)
     baseline = getattr(view, "baseline", None)
     hidden = baseline.hidden() if baseline else set()
-    blocking = fail_review = baselined = 0
-    for f in view.iter_findings():
-        if f.outcome in BLOCKING:
-            fail_review += 1
-            if f.severity.rank >= view.fail_on.rank:
-                if f.id in hidden:
-                    baselined += 1
-                else:
-                    blocking += 1
-    return _verdict_line(view, blocking, fail_review, baselined)
+    states = Counter(
+        _blocking_state(f, view.fail_on.rank, hidden)
+        for f in view.iter_findings()
+        if f.outcome in BLOCKING
+    )
+    fail_review = sum(states.values())
+    return _verdict_line(view, states["blocking"], fail_review, states["baselined"])
+
+
+def _blocking_state(f: Finding, threshold: int, hidden: set[str]) -> str | None:
+    """For a fail or review finding: "blocking" (it sets the exit code), "baselined" (at or
+    above the threshold, but the baseline covers it) or None (below the threshold)."""
+    if f.severity.rank < threshold:
+        return None
+    return "baselined" if f.id in hidden else "blocking"
 
 
 def render(result: AuditResult | ResultView) -> str:

@@ -656,6 +656,11 @@ def test_an_audit_that_writes_only_files_says_what_it_did(cli, tmp_path: Path) -
     assert f"wrote r.html ({kb} KB)" in result.stderr and "wrote r.json (" in result.stderr
     quiet = cli(*args, "--quiet")
     assert quiet.stdout == result.stdout and "wrote" not in quiet.stderr
+    # with --since the verdict is that of the regressions, which set the exit code
+    assert cli("audit", "--as-of", AS_OF, "-q").exit_code == 1  # a recorded run
+    since = cli(*args, "--since", "latest")
+    assert since.exit_code == 0, since.output
+    assert since.stdout.startswith("PASS: 0 new or regressed findings at or above high since ")
     # a report on stdout is the output itself: no verdict line added to it
     assert cli(
         "audit", "--as-of", AS_OF, "--no-record", "-q", "--format", "json"

@@ -92,6 +92,13 @@ def hostile(cli, sample_registry, write_registry, tmp_path: Path) -> dict[str, s
     return {"db": db, "policy": str(policy)}
 
 
+def _audit(cli: Any, hostile: dict[str, Any], *args: str) -> Any:
+    """``aigov audit`` of the hostile registry with its policy, as of AS_OF."""
+    return cli(
+        "audit", "--db", hostile["db"], "--policies", hostile["policy"], "--as-of", AS_OF, *args
+    )
+
+
 def test_printable_escapes_controls_and_bidi_and_keeps_the_rest() -> None:
     assert printable("a\x1b[31mb\u202ec\nd\te\b") == "a\\x1b[31mb\\u202ec\\x0ad\\x09e\\x08"
     assert printable("line\n\tnext\x1b", keep_layout=True) == "line\n\tnext\\x1b"
@@ -102,27 +109,14 @@ def test_printable_escapes_controls_and_bidi_and_keeps_the_rest() -> None:
 
 
 def test_text_audit_shows_hostile_registry_text_escaped(cli, hostile) -> None:
-    result = cli(
-        "audit", "--db", hostile["db"], "--policies", hostile["policy"], "--as-of", AS_OF, "-q"
-    )
+    result = _audit(cli, hostile, "-q")
     assert result.exit_code == 1, result.stderr
     assert "HYG-001" in result.stdout
     assert_clean(result.stdout)
 
 
 def test_markdown_summary_shows_hostile_registry_text_escaped(cli, hostile) -> None:
-    result = cli(
-        "audit",
-        "--db",
-        hostile["db"],
-        "--policies",
-        hostile["policy"],
-        "--as-of",
-        AS_OF,
-        "-q",
-        "--format",
-        "markdown",
-    )
+    result = _audit(cli, hostile, "-q", "--format", "markdown")
     assert result.exit_code == 1, result.stderr
     assert "| HYG\\-001 |" in result.stdout
     # escaped twice over: for the terminal (\x1b) and for Markdown (the backslash itself)
@@ -147,9 +141,7 @@ def test_explain_shows_hostile_registry_text_escaped(cli, hostile) -> None:
 
 
 def test_runs_diff_shows_hostile_registry_text_escaped(cli, hostile) -> None:
-    second = cli(
-        "audit", "--db", hostile["db"], "--policies", hostile["policy"], "--as-of", AS_OF, "-q"
-    )
+    second = _audit(cli, hostile, "-q")
     assert second.exit_code in (0, 1), second.stderr
     result = cli("runs", "diff", "--db", hostile["db"], "latest~1", "latest")
     assert result.exit_code == 0, result.stderr
@@ -158,18 +150,7 @@ def test_runs_diff_shows_hostile_registry_text_escaped(cli, hostile) -> None:
 
 
 def test_audit_since_shows_hostile_registry_text_escaped(cli, hostile) -> None:
-    result = cli(
-        "audit",
-        "--db",
-        hostile["db"],
-        "--policies",
-        hostile["policy"],
-        "--as-of",
-        AS_OF,
-        "--since",
-        "latest",
-        "-q",
-    )
+    result = _audit(cli, hostile, "--since", "latest", "-q")
     assert result.exit_code == 1, result.stderr
     assert "HYG-001 gpt-4o" in result.stdout
     assert_clean(result.stdout)

@@ -13,57 +13,11 @@ from pathlib import Path
 import pytest
 
 from aigov.evaluate.pipeline import PARTITION_CHUNK
+from aigov_testing.registry_data import SYNTHETIC_POLICIES as POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = 2 * PARTITION_CHUNK + 50
 AS_OF = "2025-06-01"
-
-POLICIES = """
-policies:
-  - id: HOST-S1
-    title: Production deployment without a covering approval
-    description: scale test
-    family: hosting
-    severity: critical
-    remediation: approve it
-    message: "{{ dep.id }} is not covered"
-    subject: {as: dep, kind: deployment, where: {environment: prod, status: active}}
-    when:
-      absent:
-        as: appr
-        kind: approval
-        where:
-          status: {in: [approved, conditional]}
-          expires_at: {ge: as_of}
-          scope.platforms: {contains: {ref: dep.platform}}
-          scope.regions: {contains: {ref: dep.region}}
-          scope.environments: {contains: {ref: dep.environment}}
-  - id: LIN-S1
-    title: Restricted outputs upstream
-    description: scale test
-    family: tos
-    severity: high
-    remediation: review
-    message: "{{ model.id }} uses outputs of {{ teacher.id }}"
-    subject: {kind: model}
-    when:
-      all:
-        - lineage: {as: teacher, kind: model, via: [distillation, trained_on_outputs, finetune,
-                                                    quantized, merge, adapter]}
-        - exists: {as: clause, kind: clause, where: {type: prohibits_competing_use_of_outputs,
-                                                     provider: {ref: teacher.provider}}}
-    review_if:
-      test: {clause.ambiguity: {exists: true}}
-  - id: GOV-S1
-    title: Model owner
-    description: scale test
-    family: governance
-    severity: low
-    remediation: record an owner
-    message: "{{ model.id }}"
-    subject: {kind: model}
-    requires: [model.owner]
-"""
 
 
 @pytest.fixture

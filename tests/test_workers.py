@@ -24,6 +24,7 @@ import pytest
 from aigov.evaluate.pipeline import PARTITION_CHUNK
 from aigov_testing.cli import find_aigov_script, invoke_cli
 from aigov_testing.env import AIGOV_ENV, CLEAN_ENV
+from aigov_testing.registry_data import SYNTHETIC_POLICIES as POLICIES
 from aigov_testing.registry_data import load_bench_generator
 
 pytestmark = pytest.mark.skipif(
@@ -33,41 +34,6 @@ pytestmark = pytest.mark.skipif(
 MODELS = 6 * PARTITION_CHUNK  # six chunks: signals land while chunks are still queued
 STOP_TIMEOUT = 15  # AIGOV_WORKER_TIMEOUT for the stopped-worker test: a real chunk takes ~1 s
 WAIT = 120.0  # generous upper bound for anything to happen on a loaded machine
-POLICIES = """
-policies:
-  - id: HOST-W1
-    title: Production deployment without a covering approval
-    description: worker lifecycle test
-    family: hosting
-    severity: critical
-    remediation: approve it
-    message: "{{ dep.id }} is not covered"
-    subject: {as: dep, kind: deployment, where: {environment: prod, status: active}}
-    when:
-      absent:
-        as: appr
-        kind: approval
-        where:
-          status: {in: [approved, conditional]}
-          expires_at: {ge: as_of}
-          scope.platforms: {contains: {ref: dep.platform}}
-          scope.regions: {contains: {ref: dep.region}}
-          scope.environments: {contains: {ref: dep.environment}}
-  - id: LIN-W1
-    title: Restricted outputs upstream
-    description: worker lifecycle test
-    family: tos
-    severity: high
-    remediation: review
-    message: "{{ model.id }} uses outputs of {{ teacher.id }}"
-    subject: {kind: model}
-    when:
-      all:
-        - lineage: {as: teacher, kind: model, via: [distillation, trained_on_outputs, finetune,
-                                                    quantized, merge, adapter]}
-        - exists: {as: clause, kind: clause, where: {type: prohibits_competing_use_of_outputs,
-                                                     provider: {ref: teacher.provider}}}
-"""
 
 
 # ----------------------------------------------------------------------------- set-up

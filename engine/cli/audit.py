@@ -184,7 +184,7 @@ def audit(
                         write_output(_sarif(registry, spool.result(), sarif_root), output)
                     else:
                         write_report(fmt, spool, output)
-                _say_what_was_written(spool, pairs, quiet)
+                _say_what_was_written(spool, diff, Severity(fail_on), pairs, quiet)
             code = audit_exit_code(
                 spool,
                 Severity(fail_on),
@@ -195,15 +195,27 @@ def audit(
     sys.exit(code)
 
 
-def _say_what_was_written(view: Any, pairs: list[tuple[str, str | None]], quiet: bool) -> None:
-    """When no report went to stdout: the verdict there, and (unless --quiet) one line per
-    file written on stderr, so that a run that writes only files still says what it did."""
+def _say_what_was_written(
+    view: Any, diff: Any, fail_on: Any, pairs: list[tuple[str, str | None]], quiet: bool
+) -> None:
+    """When no report went to stdout: the verdict there (with --since: of the regressions,
+    which set the exit code), and (unless --quiet) one line per file written on stderr, so
+    that a run that writes only files still says what it did."""
+    from aigov.console import counted
     from aigov.reports.text import verdict
 
     written = [output for _fmt, output in pairs if output and output != "-"]
     if len(written) < len(pairs):
         return
-    click.echo(verdict(view))
+    if diff is not None:
+        regressions = len(diff.regressions(fail_on))
+        click.echo(
+            f"{'FAIL' if regressions else 'PASS'}: "
+            f"{counted(regressions, 'new or regressed finding')} at or above {fail_on.value} "
+            f"since {diff.before}"
+        )
+    else:
+        click.echo(verdict(view))
     if not quiet:
         for output in written:
             size = Path(output).stat().st_size

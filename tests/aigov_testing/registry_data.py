@@ -235,3 +235,54 @@ def load_bench_generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# A small policy set for the synthetic registry (bench/generate.py): an absence join, a lineage
+# walk with a clause join and review_if, and a required field; shared by the scale and
+# worker tests.
+SYNTHETIC_POLICIES = """
+policies:
+  - id: HOST-S1
+    title: Production deployment without a covering approval
+    description: synthetic registry test
+    family: hosting
+    severity: critical
+    remediation: approve it
+    message: "{{ dep.id }} is not covered"
+    subject: {as: dep, kind: deployment, where: {environment: prod, status: active}}
+    when:
+      absent:
+        as: appr
+        kind: approval
+        where:
+          status: {in: [approved, conditional]}
+          expires_at: {ge: as_of}
+          scope.platforms: {contains: {ref: dep.platform}}
+          scope.regions: {contains: {ref: dep.region}}
+          scope.environments: {contains: {ref: dep.environment}}
+  - id: LIN-S1
+    title: Restricted outputs upstream
+    description: synthetic registry test
+    family: tos
+    severity: high
+    remediation: review
+    message: "{{ model.id }} uses outputs of {{ teacher.id }}"
+    subject: {kind: model}
+    when:
+      all:
+        - lineage: {as: teacher, kind: model, via: [distillation, trained_on_outputs, finetune,
+                                                    quantized, merge, adapter]}
+        - exists: {as: clause, kind: clause, where: {type: prohibits_competing_use_of_outputs,
+                                                     provider: {ref: teacher.provider}}}
+    review_if:
+      test: {clause.ambiguity: {exists: true}}
+  - id: GOV-S1
+    title: Model owner
+    description: synthetic registry test
+    family: governance
+    severity: low
+    remediation: record an owner
+    message: "{{ model.id }}"
+    subject: {kind: model}
+    requires: [model.owner]
+"""
