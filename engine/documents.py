@@ -11,12 +11,13 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from aigov.errors import InputError, Problem, clip, shown
 from aigov.shipped import display_path
@@ -393,3 +394,50 @@ def iter_input_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
             yield root, display_path(root)
         else:
             raise InputError([Problem(str(root), None, "no such file or directory")])
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def pydantic_message(error: Mapping[str, Any]) -> str:
+    """One pydantic error in the words of an input problem ("unknown field", "required field
+    is missing", the message with the value given for a type error)."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind.startswith(
+        ("string_", "int_", "float_", "bool_", "list_", "dict_", "enum", "finite_number")
+    ):
+        message = f"{message} (got {shown(error.get('input'))})"
+    return message
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def validation_problems(
+    error: ValidationError, document: Document, base_path: tuple[Any, ...], label: str
+) -> list[Problem]:
+    """Turn a pydantic error into located problems, one per failing field."""
+    problems = []
+    for item in error.errors():
+        loc = tuple(step for step in item["loc"] if not isinstance(step, str) or "[" not in step)
+        problems.append(
+            Problem(
+                document.file,
+                document.line_of(base_path + loc),
+                pydantic_message(item),
+                record=label,
+                field=field_path(loc) or None,
+            )
+        )
+    return problems

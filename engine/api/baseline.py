@@ -11,9 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from aigov.api.runs import load_run
-from aigov.documents import SUFFIXES, load_file
+from aigov.documents import SUFFIXES, load_file, validation_problems
 from aigov.errors import InputError, Problem
-from aigov.registry.interchange import validation_problems
 from aigov.registry.store import Registry
 from aigov.results.baseline import Baseline, baseline_of
 from aigov.results.spool import as_view

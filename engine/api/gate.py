@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aigov.documents import load_file
+from aigov.documents import load_file, validation_problems
 from aigov.errors import InputError, NotFoundError, Problem
 from aigov.evaluate.pipeline import Pipeline, compute_registry_digest
 from aigov.exit_codes import EXIT_ALLOW, EXIT_DENY, EXIT_INDETERMINATE
 from aigov.policy.ast import PolicySet
-from aigov.registry.interchange import FORMAT_VERSION, validation_problems
+from aigov.registry.interchange import FORMAT_VERSION
 from aigov.registry.records import SECTIONS, DeploymentBase
 from aigov.registry.store import Registry
 from aigov.results.decisions import GateDecision, concerns, gate_subjects

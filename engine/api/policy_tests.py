@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from aigov.documents import Document, _child, iter_input_files, load_file
+from aigov.documents import Document, _child, iter_input_files, load_file, validation_problems
 from aigov.errors import InputError, Problem
 from aigov.evaluate.pipeline import Pipeline
 from aigov.policy.ast import PolicySet
 from aigov.policy.loader import BUILTIN_POLICIES, TEST_SUFFIXES, load_policies
-from aigov.registry.interchange import validate_documents, validation_problems
+from aigov.registry.interchange import validate_documents
 from aigov.registry.operations import import_loaded
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome

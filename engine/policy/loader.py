@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from aigov.documents import Document, iter_input_files, parse_file, read_text
+from aigov.documents import Document, iter_input_files, parse_file, read_text, validation_problems
 from aigov.errors import InputError, Problem
 from aigov.policy.ast import Bind, Derivation, Policy, PolicySet, Ref, aliases
 from aigov.policy.metadata import DerivationDoc, PolicyDoc
@@ -30,7 +30,6 @@ from aigov.policy.parser import (
     parse_where,
 )
 from aigov.policy.schema import FACT_SCHEMA, FieldType, lookup
-from aigov.registry.interchange import validation_problems
 from aigov.results.coverage import control_problems, load_frameworks
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml", ".test.json")

@@ -18,7 +18,14 @@ from typing import Any, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from aigov.documents import SUFFIXES, Document, iter_input_files, parse_file, read_text
+from aigov.documents import (
+    SUFFIXES,
+    Document,
+    iter_input_files,
+    parse_file,
+    read_text,
+    validation_problems,
+)
 from aigov.errors import InputError, Problem, RegistryError, clip, shown
 from aigov.registry.records import KINDS, RELATION_KINDS, SECTIONS, LineageBase, RecordBase
 
@@ -79,22 +86,6 @@ class LoadedRecord:
         return self.document.line_of(self.path + steps)
 
 
-def _pydantic_message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if kind.startswith(
-        ("string_", "int_", "float_", "bool_", "list_", "dict_", "enum", "finite_number")
-    ):
-        message = f"{message} (got {shown(error.get('input'))})"
-    return message
-
-
 def _yaml_shown(value: Any) -> str:
     """A scalar as it would be written in a registry file (``true``, ``1.0``, ``'1'``)."""
     if isinstance(value, bool):
@@ -102,32 +93,6 @@ def _yaml_shown(value: Any) -> str:
     if value is None:
         return "null"
     return shown(value)
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for step in loc:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out
-
-
-def validation_problems(
-    error: ValidationError, document: Document, base_path: tuple[Any, ...], label: str
-) -> list[Problem]:
-    """Turn a pydantic error into located problems, one per failing field."""
-    problems = []
-    for item in error.errors():
-        loc = tuple(step for step in item["loc"] if not isinstance(step, str) or "[" not in step)
-        problems.append(
-            Problem(
-                document.file,
-                document.line_of(base_path + loc),
-                _pydantic_message(item),
-                record=label,
-                field=_field_path(loc) or None,
-            )
-        )
-    return problems
 
 
 def validate_documents(

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel, col
 
+from aigov.documents import field_path, pydantic_message
 from aigov.errors import MissingDatabaseError, RegistryError, clip, shown
 from aigov.registry import run_tables  # noqa: F401  (registers the run-history tables)
 from aigov.registry.records import (
@@ -421,14 +422,8 @@ def stored_problems(kind: str, record_id: Any, exc: ValidationError) -> list[str
     label = f"stored {kind} '{clip(str(record_id))}'"
     lines = []
     for error in exc.errors():
-        where = ".".join(str(step) for step in error["loc"]) or None
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "required field is missing"
-        elif error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif "input" in error:
-            message = f"{message} (got {shown(error['input'])})"
+        where = field_path(tuple(error["loc"])) or None
+        message = pydantic_message(error)
         lines.append(f"{label}: field '{where}': {message}" if where else f"{label}: {message}")
     return lines
 

@@ -135,20 +135,6 @@ def _catalogue_problems(framework: Framework, line_of: Any, label: str) -> list[
     return problems
 
 
-def _validation_problems(exc: ValidationError, line_of: Any, label: str) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        field = ".".join(str(step) for step in loc) or None
-        problems.append(Problem(label, line_of(loc), message, "framework catalogue", field))
-    return problems
-
-
 def load_frameworks(directory: Path | None = None) -> dict[str, Framework]:
     """Every catalogue in ``directory`` (default: the shipped ones), by framework id in id
     order. Raises :class:`InputError` naming file, line and field of every problem."""
@@ -163,7 +149,7 @@ def _shipped_frameworks() -> dict[str, Framework]:
 
 
 def _load(directory: Path, prefix: str) -> dict[str, Framework]:
-    from aigov.documents import load_file  # YAML: only when catalogues are read
+    from aigov.documents import load_file, validation_problems  # YAML: when catalogues are read
 
     problems: list[Problem] = []
     found: dict[str, Framework] = {}
@@ -179,7 +165,7 @@ def _load(directory: Path, prefix: str) -> dict[str, Framework]:
             try:
                 framework = Framework.model_validate(document.data)
             except ValidationError as exc:
-                problems += _validation_problems(exc, document.line_of, label)
+                problems += validation_problems(exc, document, (), "framework catalogue")
                 continue
             problems += _catalogue_problems(framework, document.line_of, label)
             fid = framework.id
