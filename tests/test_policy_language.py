@@ -199,6 +199,23 @@ OPERATOR_CASES = [
     ),
     ("{not: {licence: mit}}", {}, {"licence": "mit"}),
     ("{not: {name: {regex: '^Llama'}}}", {"name": "Acme"}, {"name": "Llama-x"}),
+    # text operators on strings, and ignore_case
+    ("{name: {prefix: Llama}}", {"name": "Llama-3.1-Acme"}, {"name": "Acme-Llama"}),
+    ("{name: {prefix: Llama, ignore_case: true}}", {"name": "llama-acme"}, {"name": "a-llama"}),
+    ("{name: {suffix: -GGUF}}", {"name": "acme-8b-GGUF"}, {"name": "acme-8b-gguf"}),
+    ("{name: {contains: '.'}}", {"name": "v1.2"}, {"name": "v12"}),  # a literal, not a regex
+    ("{name: {contains: LLAMA, ignore_case: true}}", {"name": "my-llama-x"}, {"name": "qwen"}),
+    ("{licence: {eq: MIT, ignore_case: true}}", {"licence": "mit"}, {"licence": "apache-2.0"}),
+    ("{licence: {ne: MIT, ignore_case: true}}", {"licence": "apache-2.0"}, {"licence": "Mit"}),
+    ("{weights: {in: [OPEN], ignore_case: true}}", {"weights": "open"}, {"weights": "gated"}),
+    ("{weights: {not_in: [OPEN], ignore_case: true}}", {"weights": "gated"}, {"weights": "open"}),
+    ("{name: {regex: '^llama', ignore_case: true}}", {"name": "LLAMA-x"}, {"name": "x-llama"}),
+    ("{tags: {contains: GPAI, ignore_case: true}}", {"tags": ["gpai"]}, {"tags": ["gpa"]}),
+    ("{tags: {intersects: [a, gpai]}}", {"tags": ["x", "gpai"]}, {"tags": ["x", "GPAI"]}),
+    ("{tags: {intersects: [A], ignore_case: true}}", {"tags": ["a"]}, {"tags": ["b"]}),
+    ("{not: {name: {prefix: Llama}}}", {"name": "Acme"}, {"name": "Llama-x"}),
+    ("{tags: {contains_all: [a, b]}}", {"tags": ["b", "x", "a"]}, {"tags": ["a"]}),
+    ("{tags: {contains_all: [A], ignore_case: true}}", {"tags": ["a"]}, {"tags": ["b"]}),
 ]
 
 
@@ -766,6 +783,173 @@ def test_waiver_expiry_boundary(
     assert (("AIGOV-WAIVER-EXPIRED", "w1") in by_policy) is expired_finding
 
 
+# ----------------------------------------------------------------------------- bound values
+
+# a clause whose params the tests read: the operand of each test is another record's field
+PARAMS = {
+    "terms": [
+        {
+            "id": "orbit-licence",
+            "provider": "acme",
+            "kind": "licence",
+            "title": "Orbit licence",
+            "clauses": [
+                {
+                    "section": "3",
+                    "type": "name_prefix",
+                    "binds": "licensee",
+                    "params": {
+                        "prefix": "Orbit",
+                        "suffix": "-ORB",
+                        "part": "orb",
+                        "pattern": "^Orbit-[0-9]+$",
+                        "phrases": ["Built with Orbit", "Improved using Orbit"],
+                        "weights": ["open", "gated"],
+                    },
+                }
+            ],
+        }
+    ]
+}
+
+REF_CASES = [
+    # (test on the model against the clause c, failing model fields, passing model fields)
+    ("{name: {prefix: {ref: c.params.prefix}}}", {"name": "Orbit-7B"}, {"name": "orbit-7B"}),
+    (
+        "{name: {prefix: {ref: c.params.prefix}, ignore_case: true}}",
+        {"name": "orbit-7B"},
+        {"name": "7B-Orbit"},
+    ),
+    ("{name: {suffix: {ref: c.params.suffix}}}", {"name": "x-ORB"}, {"name": "x-orb"}),
+    ("{name: {contains: {ref: c.params.part}}}", {"name": "my-orbit"}, {"name": "my-ORBIT"}),
+    (
+        "{name: {contains: {ref: c.params.part}, ignore_case: true}}",
+        {"name": "my-ORBIT"},
+        {"name": "my-orion"},
+    ),
+    ("{name: {eq: {ref: c.params.prefix}, ignore_case: true}}", {"name": "ORBIT"}, {"name": "O"}),
+    ("{name: {ne: {ref: c.params.prefix}, ignore_case: true}}", {"name": "x"}, {"name": "orbit"}),
+    ("{name: {regex: {ref: c.params.pattern}}}", {"name": "Orbit-12"}, {"name": "Orbit-12b"}),
+    ("{weights: {in: {ref: c.params.weights}}}", {"weights": "gated"}, {"weights": "closed_api"}),
+    (
+        "{weights: {not_in: {ref: c.params.weights}}}",
+        {"weights": "closed_api"},
+        {"weights": "open"},
+    ),
+    (
+        "{attributions: {intersects: {ref: c.params.phrases}}}",
+        {"attributions": ["NOTICE", "Built with Orbit"]},
+        {"attributions": ["built with orbit"]},
+    ),
+    (
+        "{attributions: {intersects: {ref: c.params.phrases}, ignore_case: true}}",
+        {"attributions": ["built with orbit"]},
+        {"attributions": ["NOTICE"]},
+    ),
+    ("{not: {name: {prefix: {ref: c.params.prefix}}}}", {"name": "x"}, {"name": "Orbit-x"}),
+    (
+        "{attributions: {contains_all: {ref: c.params.phrases}}}",
+        {"attributions": ["Improved using Orbit", "x", "Built with Orbit"]},
+        {"attributions": ["Built with Orbit"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("where", "failing", "passing"), REF_CASES)
+def test_a_test_against_a_bound_value(evaluate, where: str, failing: dict, passing: dict) -> None:
+    """Each operator with a reference to another record's field, in a binding's 'where'."""
+    rules = policy(
+        f"""
+        all:
+          - exists: {{as: c, kind: clause, where: {{type: name_prefix}}}}
+          - exists:
+              as: same
+              kind: model
+              where: {{all: [{{id: {{ref: model.id}}}}, {where}]}}
+        """
+    )
+    registry = _merge(PARAMS, models({"id": "bad", **failing}, {"id": "good", **passing}))
+    result = evaluate(rules, registry)
+    assert result["T-1", "bad"] == Outcome.fail
+    assert result["T-1", "good"] == Outcome.passed
+
+
+def test_bound_value_tests_in_absent_and_review_if(evaluate) -> None:
+    """A test against another record under 'absent' (negated existence) and in review_if
+    (which compiles to 'when and not review_if' / 'when and review_if')."""
+    rules = policy(
+        """
+        all:
+          - exists: {as: c, kind: clause}
+          - absent:
+              as: other
+              kind: clause
+              where: {params.prefix: {eq: {ref: model.name}, ignore_case: true}}
+        """,
+        extra="review_if: {test: {model.name: {prefix: {ref: c.params.prefix}}}}\n",
+    )
+    registry = _merge(
+        PARAMS,
+        models(
+            {"id": "a", "name": "ORBIT"},  # a clause's prefix is its name: the absence fails
+            {"id": "b", "name": "orbit-7b"},  # fail
+            {"id": "c", "name": "Orbit-9"},  # the prefix holds: review
+        ),
+    )
+    result = evaluate(rules, registry)
+    assert result["T-1", "a"] == Outcome.passed
+    assert result["T-1", "b"] == Outcome.fail
+    assert result["T-1", "c"] == Outcome.review
+
+
+def test_an_invalid_pattern_from_the_data_is_an_evaluation_error(evaluate) -> None:
+    registry = _merge(PARAMS, models({"id": "m", "name": "Orbit-1"}))
+    registry["terms"][0]["clauses"][0]["params"]["pattern"] = "^Orbit-("
+    rules = policy(
+        "all: [{exists: {as: c, kind: clause}}, "
+        "{test: {model.name: {regex: {ref: c.params.pattern}}}}]"
+    )
+    with pytest.raises(Exception, match=r"p\.yaml:\d+: policy 'T-1'.*invalid regex '\^Orbit-\('"):
+        evaluate(rules, registry)
+
+
+def test_conditional_requires(evaluate) -> None:
+    """Indeterminate only when the condition holds and the field is missing."""
+    rules = policy(
+        extra="requires:\n  - field: model.owner\n    when: {test: {model.distributed: true}}\n"
+    )
+    result = evaluate(
+        rules,
+        models(
+            {"id": "shipped", "distributed": True},
+            {"id": "internal", "distributed": False},
+            {"id": "owned", "distributed": True, "owner": "team@x"},
+        ),
+    )
+    assert result["T-1", "shipped"] == Outcome.indeterminate
+    assert result.finding("T-1", "shipped").missing == ["model.owner"]
+    assert result["T-1", "internal"] == Outcome.passed
+    assert result["T-1", "owned"] == Outcome.passed
+
+
+@pytest.mark.parametrize(
+    ("as_of", "severity", "blocking"),
+    [(dt.date(2025, 6, 30), Severity.info, False), (dt.date(2025, 7, 1), Severity.high, True)],
+)
+def test_effective_on_stages_enforcement(
+    evaluate, as_of: dt.date, severity: Severity, blocking: bool
+) -> None:
+    from aigov.results.findings import blocks
+
+    rules = policy("test: {model.licence: mit}", extra="effective_on: 2025-07-01\n")
+    result = evaluate(rules, models({"id": "m", "licence": "mit"}), as_of=as_of)
+    finding = result.finding("T-1", "m")
+    assert finding.outcome == Outcome.fail
+    assert finding.severity == severity
+    assert blocks(finding, Severity.high) is blocking
+    assert finding.message.startswith("[staged: enforced from 2025-07-01]") is not blocking
+
+
 # ----------------------------------------------------------------------------- rejected policies
 
 
@@ -792,6 +976,38 @@ BAD_POLICIES = [
         "all: [{exists: {as: c, kind: clause}}, {test: {model.attributions: {contains: {ref: c.params.phrases}}}}]",
         "c.params.phrases is free-form (it may hold a list)",
     ),
+    (
+        "{kind: model}",
+        "test: {model.release_date: {lt: 2025-01-01, ignore_case: true}}",
+        "'ignore_case' applies to text",
+    ),
+    ("{kind: model}", "test: {model.name: {ignore_case: true}}", "none is given"),
+    (
+        "{kind: model}",
+        "test: {model.name: {exists: true, ignore_case: true}}",
+        "'ignore_case' does not apply to 'exists'",
+    ),
+    (
+        "{kind: model}",
+        "test: {model.name: {prefix: Llama, ignore_case: 1}}",
+        "'ignore_case' takes true or false",
+    ),
+    (
+        "{kind: model}",
+        "test: {model.attributions: {prefix: Built}}",
+        "operator 'prefix' does not apply to attributions",
+    ),
+    (
+        "{kind: model}",
+        "test: {model.name: {in: {ref: model.provider}}}",
+        "'in' with a reference takes a list field",
+    ),
+    (
+        "{kind: model}",
+        "test: {model.tags: {intersects: {ref: model.name}}}",
+        "'intersects' with a reference takes a list field",
+    ),
+    ("{kind: model}", "test: {model.name: {prefix: {ref: model.release_date}}}", "cannot compare"),
     # an alias bound in only one branch of 'any', or to different kinds, stays inside it
     (
         "{kind: model}",

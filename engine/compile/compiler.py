@@ -25,6 +25,7 @@ attaches the actions. Compiler rules that work around engine defects are marked
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -39,6 +40,7 @@ from aigov.compile.dnf import (
     conj_aliases,
     dnf,
     expand,
+    host_checked,
     list_join,
     ordering_join,
 )
@@ -47,6 +49,7 @@ from aigov.compile.rules import (
     REACH,
     Atom,
     CompiledPolicies,
+    HostCheck,
     ReachSpec,
     Rule,
     RuleMeta,
@@ -63,6 +66,7 @@ from aigov.errors import InputError, Problem
 from aigov.policy.ast import (
     TRUE,
     All,
+    AnyOf,
     AsOf,
     Bind,
     Condition,
@@ -73,8 +77,8 @@ from aigov.policy.ast import (
     Ref,
     Test,
 )
-from aigov.policy.operators import OPERATORS
-from aigov.policy.schema import ANY, STR, engine_field, engine_number
+from aigov.policy.operators import OPERATORS, literal_pattern, regex_field
+from aigov.policy.schema import ANY, STR, FieldType, engine_field, engine_number
 
 KEY = STR  # the type of the internal joins on record keys
 SUBJECT = "s_"  # the subject's pattern name in applicability and missing-field rules
@@ -109,6 +113,8 @@ class Compiler:
         self.reaches: dict[str, ReachSpec] = {}
         self.producers: dict[str, list[Rule]] = {}
         self.counter = itertools.count()
+        # (file, "policy 'ID'") of the policy or derivation being compiled
+        self.origin = ("", "")
 
     # -- values -------------------------------------------------------------------
 
@@ -132,6 +138,10 @@ class Compiler:
                 raise AssertionError("a list join is compiled as a member pattern")
             target = {names[value.alias]: engine_field(value.field)}
             return [], operator.engine(fieldname, target)
+        computed = literal_pattern(test.op, test.ftype.kind, value, test.ignore_case)
+        if computed is not None:  # evaluated by the facts builder (see compile_policies)
+            pattern, holds = computed
+            return [{regex_field(fieldname, pattern): holds}], []
         return operator.engine(fieldname, self.literal(value)), []
 
     def pattern(self, atom: Atom, names: dict[str, str]) -> dict[str, Any]:
@@ -164,6 +174,8 @@ class Compiler:
                 atoms += self.bind_atoms(item, bound, meta)
             elif isinstance(item, Test):
                 self.attach_test(item, bound, atoms, meta)
+            elif isinstance(item, NegTest) and host_checked(item.test):
+                self.add_check(item.test, bound, meta, negated=True)
             elif isinstance(item, NegTest):
                 atoms.append(self.neg_test_atom(item.test, bound, meta))
             elif isinstance(item, Not):
@@ -181,6 +193,9 @@ class Compiler:
     ) -> None:
         """A test goes onto the later-bound of the patterns it mentions (a list join becomes
         a member pattern)."""
+        if host_checked(test):
+            self.add_check(test, bound, meta, negated=False)
+            return
         meta.use(test.alias, test.field)
         ref = test.value
         if not isinstance(ref, Ref):
@@ -206,6 +221,37 @@ class Compiler:
             self.add_test(bound[ref.alias], swapped, bound)
         else:
             self.add_test(bound[test.alias], test, bound)
+
+    def add_check(self, test: Test, bound: dict[str, Atom], meta: RuleMeta, negated: bool) -> None:
+        """A test the engine cannot make (a string against part of another fact's string, a
+        list against a list, ``ignore_case`` against a reference) becomes a post-filter the
+        host evaluates on each match of this rule. Sound because a rule's match binds one fact
+        per pattern, so the test is a plain function of the match; a negated test filters the
+        other way. A test inside an absence never gets here: the absence becomes an aux rule
+        (see dnf._simple_negation), whose own matches are filtered before it derives."""
+        meta.use(test.alias, test.field)
+        ref = test.value
+        ref_at: tuple[str, str] | None = None
+        operand: Any = None
+        if isinstance(ref, Ref):
+            meta.use(ref.alias, ref.field)
+            ref_at = (bound[ref.alias].name, engine_field(ref.field))
+        else:
+            operand = self.literal(ref)
+            operand = list(operand) if isinstance(operand, tuple) else operand
+        meta.checks.append(
+            HostCheck(
+                bound[test.alias].name,
+                engine_field(test.field),
+                test.op,
+                operand,
+                ref_at,
+                test.ignore_case,
+                negated,
+                f"{self.origin[0]}:{test.line}: {self.origin[1]}",
+                test.describe(),
+            )
+        )
 
     def add_test(self, atom: Atom, test: Test, bound: dict[str, Atom]) -> None:
         """Put a test on a positive pattern. An ordering join (ne/lt/le/gt/ge against another
@@ -369,11 +415,24 @@ class Compiler:
         return atoms, bound
 
     def compile_policy(self, policy: Policy) -> None:
+        self.origin = (policy.file, f"policy '{policy.id}'")
         subject_conjs = dnf(policy.subject.where)
         plans: list[tuple[str, Condition]] = [("applicable", TRUE)]
-        for ref in policy.requires:
+        for requirement in policy.requires:
+            ref = requirement.field
             missing = Test(ref.alias, ref.field, "missing", True, ANY, 0)
-            plans.append((f"missing:{ref}", missing))
+            plans.append((f"missing:{ref}", All((requirement.when, missing))))
+        # A field of the subject (or of its model) that the policy reads and that is known
+        # to be unknown makes the outcome indeterminate: neither a pass nor a fail can rest
+        # on it. (Bound records' unknowns are each policy's own business: see review_if.)
+        subject_aliases = {policy.subject.alias, "model"}
+        read = _fields_read(policy.when, subject_aliases) | _fields_read(
+            policy.review_if, subject_aliases
+        )
+        read |= {(r.field.alias, r.field.field.split(".")[0]) for r in policy.requires}
+        for alias, fieldname in sorted(read):
+            unknown = Test(alias, "unknown", "contains", fieldname, UNKNOWN_LIST, 0)
+            plans.append((f"missing:{alias}.{fieldname} (known to be unknown)", unknown))
         if policy.when is TRUE:
             pass  # no 'when': the policy only checks applicability and required fields
         elif policy.doc.outcome == "review":
@@ -425,6 +484,7 @@ class Compiler:
                     self.add_rule(meta, atoms)
 
     def compile_derivation(self, derivation: Derivation) -> None:
+        self.origin = (derivation.file, f"derivation '{derivation.id}'")
         for conj in expand(dnf(derivation.when)):
             meta = RuleMeta(self.new_name("d"), "derive", produces=derivation.id)
             model = Atom("model", "model", alias="model", literals=[{"partition_root": True}])
@@ -470,6 +530,29 @@ class Compiler:
             elif any(a.negated for a in rule.atoms):
                 rule.gate = rule.meta.stratum
         return top
+
+
+UNKNOWN_LIST = FieldType("list", item=STR)
+
+
+def _fields_read(node: Condition, aliases: set[str]) -> set[tuple[str, str]]:
+    """The (alias, top-level field) pairs of ``aliases`` that ``node`` tests, except tests
+    of confidence and of the unknown list itself."""
+    found: set[tuple[str, str]] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Test):
+            top = item.field.split(".")[0]
+            if item.alias in aliases and top not in ("unknown", "confidence", "confidence_of"):
+                found.add((item.alias, top))
+        elif isinstance(item, All | AnyOf):
+            stack.extend(item.items)
+        elif isinstance(item, Not):
+            stack.append(item.item)
+        elif isinstance(item, Bind):
+            stack.append(item.where)
+    return found
 
 
 def _absent_text(item: Item) -> str | None:
@@ -565,7 +648,8 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
             if rule.meta.role not in ("applicable", "missing"):
                 kept.append(rule)
                 continue
-            signature = json.dumps(exprs[id(rule)], sort_keys=True)
+            checks = [dataclasses.astuple(check)[:-2] for check in rule.meta.checks]
+            signature = json.dumps([exprs[id(rule)], checks], sort_keys=True, default=str)
             first = seen.get(signature)
             if first is None:
                 seen[signature] = rule
@@ -586,21 +670,26 @@ def compile_policies(policy_set: PolicySet, as_of: dt.date) -> CompiledPolicies:
         ruleset["$keep"] = KEEP_RULE
         name = f"shard{index}"
         digest.update(json.dumps(ruleset, sort_keys=True, default=str).encode())
+        rule_checks = {n: [dataclasses.astuple(c) for c in m.checks] for n, m in metas.items()}
+        digest.update(json.dumps(rule_checks, sort_keys=True, default=str).encode())
         shard = Shard(name, ruleset, metas)
         shard.types = frozenset(fact_fields([shard]))
         shard.walks = frozenset(w for meta in metas.values() for w in meta.walks.values())
         shard.gates = tuple(sorted({r.gate for r in rules if r.gate is not None} | {strata}))
         out.append(shard)
-    # Tests the facts builder evaluates itself (regex): (engine field, operand, result field)
+    # Tests the facts builder evaluates itself (RE2 patterns): (engine field, pattern, result
+    # field)
     regexes: dict[str, set[tuple[str, str, str]]] = {}
     for rule in compiler.rules:
         for atom in rule.atoms:
             for test in atom.tests:
-                computed_field = OPERATORS[test.op].computed_field
-                if computed_field is not None:
-                    name, pattern = engine_field(test.field), str(test.value)
+                if isinstance(test.value, Ref):
+                    continue
+                computed = literal_pattern(test.op, test.ftype.kind, test.value, test.ignore_case)
+                if computed is not None:
+                    name, pattern = engine_field(test.field), computed[0]
                     regexes.setdefault(atom.fact_type, set()).add(
-                        (name, pattern, computed_field(name, pattern))
+                        (name, pattern, regex_field(name, pattern))
                     )
     reaches = dict(sorted(compiler.reaches.items()))
     for reach_type, spec in reaches.items():

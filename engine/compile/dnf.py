@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from aigov.policy.ast import TRUE, All, AnyOf, Bind, Condition, Not, Ref, Test, aliases
-from aigov.policy.operators import OPERATORS
+from aigov.policy.operators import OPERATORS, host_test
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,20 @@ Conjunction: TypeAlias = list[Item]
 
 def ordering_join(test: Test) -> bool:
     """A join the engine aborts on when either field is missing (error 311)."""
-    return isinstance(test.value, Ref) and OPERATORS[test.op].guarded_join
+    return (
+        isinstance(test.value, Ref) and OPERATORS[test.op].guarded_join and not host_checked(test)
+    )
+
+
+def host_checked(test: Test) -> bool:
+    """A test the engine cannot make, evaluated on each match by the host (see
+    :func:`aigov.policy.operators.host_test`)."""
+    return host_test(test.op, test.ftype.kind, isinstance(test.value, Ref), test.ignore_case)
 
 
 def list_join(test: Test) -> bool:
     """A join inside a list (``x.list contains y.f``): compiled through membership facts."""
-    return isinstance(test.value, Ref) and OPERATORS[test.op].item
+    return isinstance(test.value, Ref) and OPERATORS[test.op].item and not host_checked(test)
 
 
 def conj_aliases(conj: Conjunction) -> set[str]:
@@ -61,7 +69,8 @@ def conj_aliases(conj: Conjunction) -> set[str]:
 
 def _simple_negation(bind: Bind) -> bool:
     """Can ``not exists bind`` be one ``$not`` pattern? Only plain positive tests, no
-    disjunction, no list join (that needs extra member patterns), no lineage."""
+    disjunction, no list join (that needs extra member patterns), no host-checked test (the
+    host filters matches, and a ``$not`` pattern has none), no lineage."""
     if bind.is_lineage:
         return False
     conjs = dnf(bind.where)
@@ -71,6 +80,7 @@ def _simple_negation(bind: Bind) -> bool:
         not isinstance(item, Test)  # a where's DNF holds only Test / NegTest
         or list_join(item)
         or ordering_join(item)  # needs guards on the outer record: see Compiler.add_test
+        or host_checked(item)  # a post-filter on a match: see Compiler.add_check
         for item in conjs[0]
     )
 

@@ -48,6 +48,27 @@ class ReachSpec:
     start: bool = False
 
 
+@dataclass(frozen=True)
+class HostCheck:
+    """A test the engine cannot make, evaluated by the host on each match of its rule
+    (:func:`aigov.policy.operators.host_holds`): a match for which it does not hold (holds,
+    when ``negated``) is dropped before it is recorded or derives anything."""
+
+    pattern: str  # the pattern (rule-local name) of the tested fact
+    field: str  # its engine field
+    op: str
+    operand: Any  # a literal in engine form, or None for a reference
+    ref: tuple[str, str] | None  # (pattern, engine field) of the reference operand
+    ignore_case: bool
+    negated: bool
+    origin: str  # "file:line: policy 'ID'", for evaluation errors
+    text: str  # the test as written (Test.describe)
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The (pattern, engine field) pairs the check reads."""
+        return [(self.pattern, self.field), *([self.ref] if self.ref else [])]
+
+
 @dataclass
 class RuleMeta:
     """What an action needs to know about the rule that fired."""
@@ -68,6 +89,7 @@ class RuleMeta:
     stratum: int = 0
     used_fields: dict[str, list[str]] = field(default_factory=dict)  # alias -> fields tested
     also: list[RuleMeta] = field(default_factory=list)  # identical rules of other policies
+    checks: list[HostCheck] = field(default_factory=list)  # post-filters on each match
 
     def use(self, alias: str, fieldname: str) -> None:
         """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""

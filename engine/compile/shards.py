@@ -333,7 +333,8 @@ def fact_fields(shards: list[Shard]) -> dict[str, frozenset[str]]:
             meta = shard.rules.get(name)
             if meta is None:
                 continue
-            for pattern, fieldname in meta.fields.values():
+            reads = [*meta.fields.values(), *(f for c in meta.checks for f in c.fields())]
+            for pattern, fieldname in reads:
                 if pattern in names:
                     out.setdefault(names[pattern], set()).add(fieldname)
     return {t: frozenset(f) for t, f in out.items()}

@@ -35,10 +35,11 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aigov.compile.rules import GATE, CompiledPolicies, RuleMeta
+from aigov.compile.rules import GATE, CompiledPolicies, HostCheck, RuleMeta
 from aigov.errors import AigovError
 from aigov.evaluate.facts import Partition
 from aigov.evaluate.reach import LineageWalks
+from aigov.policy.operators import host_holds
 
 
 class EngineError(AigovError):
@@ -239,9 +240,31 @@ class _Sink:
         self.derived_paths = {}
 
 
-def _matches(c: Any) -> list[dict[str, dict[str, Any]]]:
-    """The matches of a ``cap`` rule as plain dicts (alias -> fact)."""
-    return [getattr(m, "_d", m) for m in c.m]
+def _matches(c: Any, checks: list[HostCheck]) -> list[dict[str, dict[str, Any]]]:
+    """The matches of a ``cap`` rule as plain dicts (alias -> fact), without those its host
+    checks (the tests the engine cannot make) reject."""
+    matches = [getattr(m, "_d", m) for m in c.m]
+    if checks:
+        matches = [m for m in matches if all(_check_holds(check, m) for check in checks)]
+    return matches
+
+
+def _check_holds(check: HostCheck, match: dict[str, dict[str, Any]]) -> bool:
+    """One host check on one match: a test on a missing field (or operand) is false."""
+    fact = match[check.pattern]
+    holds = False
+    if check.field in fact:
+        operand, present = check.operand, True
+        if check.ref is not None:
+            other = match[check.ref[0]]
+            present = check.ref[1] in other
+            operand = other.get(check.ref[1])
+        if present:
+            try:
+                holds = host_holds(check.op, fact[check.field], operand, check.ignore_case)
+            except ValueError as exc:
+                raise EngineError(f"{check.origin}: {check.text}: {exc}") from None
+    return holds != check.negated
 
 
 def _derived_id(fact_type: str, values: dict[str, Any]) -> tuple[Hashable, str]:
@@ -289,7 +312,7 @@ class Evaluator:
 
         def record(c: Any) -> None:
             try:
-                for match in _matches(c):
+                for match in _matches(c, meta.checks):
                     for each in metas:
                         sink.events.append((each, match))
             except Exception as exc:  # P18: exceptions in actions vanish; keep them
@@ -308,7 +331,7 @@ class Evaluator:
         def derive(c: Any) -> None:
             try:
                 facts: list[tuple[Hashable, dict[str, Any]]] = []
-                for m in _matches(c):
+                for m in _matches(c, meta.checks):
                     values = {
                         name: m[pattern].get(fieldname)
                         for name, (pattern, fieldname) in meta.fields.items()

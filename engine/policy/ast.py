@@ -59,6 +59,7 @@ class Test:
     value: Operand
     ftype: FieldType
     line: int
+    ignore_case: bool = False  # ``ignore_case: true``: text compared without regard to case
 
     def refs(self) -> set[str]:
         return {self.value.alias} if isinstance(self.value, Ref) else set()
@@ -71,7 +72,8 @@ class Test:
             if isinstance(self.value, Ref | AsOf)
             else json.dumps(self.value, default=str, ensure_ascii=False)
         )
-        return f"{self.alias}.{self.field} {self.op} {shown}"
+        folded = " (ignoring case)" if self.ignore_case else ""
+        return f"{self.alias}.{self.field} {self.op} {shown}{folded}"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,15 @@ class Derivation:
     line: int
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A ``requires`` entry: ``field`` must be present whenever ``when`` holds (always, for
+    the plain form)."""
+
+    field: Ref
+    when: Condition = TRUE
+
+
 @dataclass
 class Policy:
     """A validated policy, ready to compile."""
@@ -160,7 +171,7 @@ class Policy:
     file: str
     line: int
     subject: Bind
-    requires: list[Ref]
+    requires: list[Requirement]
     when: Condition
     review_if: Condition
     template: jinja2.Template

@@ -20,7 +20,17 @@ from pydantic import ValidationError
 
 from aigov.documents import Document, iter_input_files, parse_file, read_text, validation_problems
 from aigov.errors import InputError, Problem
-from aigov.policy.ast import Bind, Derivation, Policy, PolicySet, Ref, aliases
+from aigov.policy.ast import (
+    TRUE,
+    Bind,
+    Condition,
+    Derivation,
+    Policy,
+    PolicySet,
+    Ref,
+    Requirement,
+    aliases,
+)
 from aigov.policy.metadata import DerivationDoc, PolicyDoc
 from aigov.policy.parser import (
     TEMPLATE_GLOBALS,
@@ -233,8 +243,8 @@ def _check_policy(
     problems: list[Problem],
 ) -> Policy | None:
     ctx = Context(document, base, label, types)
-    for path, message in control_problems(doc.controls, load_frameworks()):
-        ctx.error(("controls", *path), message)
+    for where, message in control_problems(doc.controls, load_frameworks()):
+        ctx.error(("controls", *where), message)
     subject_alias = doc.subject.alias or doc.subject.kind
     if doc.subject.kind == "model" and subject_alias != "model":
         ctx.error(("subject", "as"), "a model subject is always named 'model'")
@@ -245,17 +255,25 @@ def _check_policy(
     if aliases(subject_where)[0] - {subject_alias}:
         ctx.error(("subject", "where"), "subject tests may only use the subject's own fields")
     subject = Bind(subject_alias, doc.subject.kind, subject_where, ctx.line(("subject",)))
-    requires: list[Ref] = []
+    ctx.aliases.update(scope)
+    requires: list[Requirement] = []
     for index, raw in enumerate(doc.requires):
-        alias, _, fieldname = raw.partition(".")
+        path: tuple[Any, ...] = ("requires", index)
+        name = raw if isinstance(raw, str) else raw.field
+        alias, _, fieldname = name.partition(".")
         if alias not in (subject_alias, "model") or lookup(types[scope[alias]], fieldname) is None:
             ctx.error(
-                ("requires", index),
-                f"'{raw}' is not a field of the subject ('{subject_alias}') or of 'model'",
+                path if isinstance(raw, str) else (*path, "field"),
+                f"'{name}' is not a field of the subject ('{subject_alias}') or of 'model'",
             )
             continue
-        requires.append(Ref(alias, fieldname))
-    ctx.aliases.update(scope)
+        condition: Condition = TRUE
+        if not isinstance(raw, str):
+            # records a condition binds are not seen by the message (no finding shows them)
+            bound = dict(ctx.aliases), {k: set(v) for k, v in ctx.alias_kinds.items()}
+            condition, _ = parse_condition(ctx, (*path, "when"), raw.when, scope)
+            ctx.aliases, ctx.alias_kinds = bound
+        requires.append(Requirement(Ref(alias, fieldname), condition))
     when, after = parse_condition(ctx, ("when",), doc.when, scope)
     review_if, _ = parse_condition(ctx, ("review_if",), doc.review_if, after)
     allowed = set(ctx.aliases) | set(TEMPLATE_GLOBALS)

@@ -6,6 +6,7 @@ Conditions (``subject.where``, ``when``, ``review_if``) stay raw here; the parse
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -33,6 +34,14 @@ class SubjectDoc(BaseModel):
     where: Any = None
 
 
+class RequirementDoc(BaseModel):
+    """A conditional ``requires`` entry: ``field`` must be present when ``when`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: Annotated[str, StringConstraints(strict=True)]
+    when: Any
+
+
 class PolicyDoc(BaseModel):
     """A policy as written (metadata validated; conditions still raw)."""
 
@@ -51,10 +60,16 @@ class PolicyDoc(BaseModel):
     # aigov.results.coverage; the loader checks every id against them)
     controls: dict[FrameworkId, Annotated[list[ControlId], Field(min_length=1)]] = {}
     subject: SubjectDoc
-    requires: list[Annotated[str, StringConstraints(strict=True)]] = []
+    requires: list[Annotated[str, StringConstraints(strict=True)] | RequirementDoc] = []
     when: Any = None
     review_if: Any = None
     outcome: Literal["fail", "review"] = "fail"
+    # staged enforcement: before this date a fail or review is reported at severity info,
+    # which does not block (see aigov.evaluate.outcomes.STAGED)
+    effective_on: dt.date | None = None
+    # a fail resting only on alleged or unverified facts: reported as review (the default),
+    # or kept a fail by a policy whose rule holds however weak its facts
+    on_weak_facts: Literal["review", "fail"] = "review"
 
 
 class DerivationDoc(BaseModel):
