@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -31,3 +32,27 @@ def display_path(path: Path) -> str:
         if resolved.is_relative_to(root):
             return f"{repository_path}/{resolved.relative_to(root).as_posix()}"
     return str(path)
+
+
+# A project's own policies, loaded on top of the shipped library by every command run in
+# the project's directory (as conftest reads ./policy): commit them beside the code.
+PROJECT_POLICIES = Path(".aigov") / "policies"
+
+
+def policy_roots(
+    replace: Sequence[Path] = (), add: Sequence[Path] = (), cwd: Path | None = None
+) -> list[Path]:
+    """The policy files and folders a command loads.
+
+    ``replace`` (``--policies``) replaces the library; without it the library is the shipped
+    one plus the project folder ``.aigov/policies`` under ``cwd`` (default: the current
+    directory) when that exists. ``add`` (``--add-policies``) is loaded on top of either.
+    """
+    if replace:
+        roots = list(replace)
+    else:
+        roots = [shipped("policies")]
+        project = (cwd or Path.cwd()) / PROJECT_POLICIES
+        if project.is_dir():
+            roots.append(project)
+    return roots + [path for path in add if path not in roots]

@@ -110,6 +110,11 @@ def render_text(explanations: list[Explanation], as_of: dt.date) -> str:
             lines.append(f"  absent: {_resolve(absent, values)}")
         if finding.missing:
             lines.append(f"  missing (required) fields: {', '.join(finding.missing)}")
+        if finding.weak_facts:
+            lines.append(
+                "  a review, not a fail: it rests on alleged or unverified facts: "
+                + ", ".join(finding.weak_facts)
+            )
         if finding.waiver:
             w = finding.waiver
             state = "EXPIRED" if w.expired else "valid"

@@ -23,6 +23,8 @@ def evidence_line(finding: Finding) -> str:
     parts += finding.absent[:1]
     if finding.missing:
         parts.append("missing " + ", ".join(finding.missing))
+    if finding.weak_facts:
+        parts.append("rests on " + ", ".join(finding.weak_facts))
     return "; ".join(dict.fromkeys(parts)) or "the subject itself"
 
 

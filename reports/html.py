@@ -173,6 +173,8 @@ def _finding(finding: Finding, policy_index: dict[str, int], edges: _Edges) -> d
         out["a"] = finding.absent
     if finding.missing:
         out["x"] = finding.missing
+    if finding.weak_facts:
+        out["y"] = finding.weak_facts
     if finding.waiver is not None:
         w = finding.waiver
         out["w"] = [w.id, w.reason, w.approved_by, w.expires_at.isoformat(), w.expired]
@@ -192,7 +194,7 @@ def page_data(result: AuditResult) -> dict[str, Any]:
     policy index, ``o`` outcome, ``k``/``s`` subject kind and id, ``m`` message, ``i`` id,
     ``e`` evidence matches (``r`` records ``[role, kind, id, fields]``, ``p`` path and ``q``
     paths per alias as edge indices), ``n`` matches not listed, ``a`` absence conditions,
-    ``x`` missing fields, ``w``
+    ``x`` missing fields, ``y`` the weak facts a review rests on, ``w``
     waiver ``[id, reason, approved_by, expires_at, expired]``, ``h`` hypothetical).
     """
     # After the catalogue, any policy a finding names that the catalogue lacks.

@@ -396,7 +396,12 @@ def test_audit_summary_exit_codes_and_json(seeded) -> None:
     data = json.loads(first.stdout)
     assert data["schema_version"] == 1 and data["as_of"] == AS_OF
     outcomes = {(f["policy"], f["subject"]): f["outcome"] for f in data["findings"]}
-    assert outcomes[("LIN-T1", "deepseek-r1")] == "fail"
+    # every path to the teacher crosses an alleged edge: a review, naming the weak facts
+    assert outcomes[("LIN-T1", "deepseek-r1")] == "review"
+    (lin,) = [
+        f for f in data["findings"] if (f["policy"], f["subject"]) == ("LIN-T1", "deepseek-r1")
+    ]
+    assert any("(alleged)" in fact for fact in lin["weak_facts"]), lin["weak_facts"]
     assert outcomes[("GOV-T1", "orphan")] == "indeterminate"
 
 
@@ -426,7 +431,7 @@ def test_explain_lists_every_hop_of_the_lineage_path(seeded) -> None:
     result = seeded("explain", "deepseek-r1", "--policy", "LIN-T1")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "LIN-T1 [medium] FAIL - model deepseek-r1" in out
+    assert "LIN-T1 [medium] REVIEW - model deepseek-r1" in out
     assert "lineage path" in out and "2 hop(s)" in out
     assert "1. deepseek-r1 (model) --finetune--> deepseek-v3 (model)" in out
     assert "2. deepseek-v3 (model) --distillation--> gpt-4o (model) [alleged]" in out

@@ -78,7 +78,7 @@ def test_round_trip(db_url: str, cli, tmp_path: Path, write_registry, sample_reg
 
     # nothing was lost: every field of every input record is in the export, unchanged
     data = json.loads(exported) if fmt == "json" else yaml.safe_load(exported)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     for section, records in sample_registry.items():
         by_id = {r["id"]: r for r in data[section]}
         assert len(by_id) == len(records)
@@ -466,7 +466,7 @@ def test_usage_errors_exit_2(cli) -> None:
         ["registry", "import"],
         ["registry", "export", "--format", "xml"],
         ["nope"],
-        ["gate", "deepseek-r1", "--platform", "azure"],  # no --region
+        ["gate", "deepseek-r1"],  # no --platform
         ["gate", "deepseek-r1", "--deployment", "dep.yaml"],  # both forms at once
     ):
         result = cli(*args)
@@ -574,4 +574,4 @@ def test_installed_script_runs(aigov_process) -> None:
     assert result.returncode == 0
     assert "registry" in result.stdout
     schema = aigov_process.run("registry", "schema")
-    assert json.loads(schema.stdout)["title"] == "aigov registry file (v1)"
+    assert json.loads(schema.stdout)["title"] == "aigov registry file (v2)"

@@ -410,7 +410,7 @@ def test_gate_json_error_on_an_invalid_descriptor(seeded, tmp_path: Path) -> Non
 
 def test_gate_json_error_on_a_usage_error(seeded) -> None:
     verdict = _json_deny(seeded("gate", "--format", "json"))
-    assert "MODEL, --platform and --region are required" in verdict["error"]
+    assert "MODEL and --platform are required" in verdict["error"]
     parse = seeded("gate", "m", "--platform", "p", "--region", "r", "--environment=qa",
                    "--format=json")  # fmt: skip
     assert "Invalid value for '--environment'" in _json_deny(parse)["error"]
@@ -420,7 +420,7 @@ def test_gate_text_usage_error_is_a_deny_line(seeded) -> None:
     result = seeded("gate", "--platform", "p")
     assert result.exit_code == 2
     assert result.stdout == (
-        "DENY (error: MODEL, --platform and --region are required (or --deployment FILE))\n"
+        "DENY (error: MODEL and --platform are required (or --deployment FILE))\n"
     )
 
 

@@ -530,9 +530,11 @@ def test_huge_values_are_not_echoed_in_full(seeded: Registry, name: str, text: s
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("true", "true"), ("1.0", "1.0"), ("'1'", "'1'"), ("2", "2"), ("null", "null")],
+    [("true", "true"), ("1.0", "1.0"), ("'2'", "'2'"), ("3", "3"), ("0", "0"), ("null", "null")],
 )
-def test_schema_version_is_exactly_the_integer_1(seeded: Registry, value: str, shown: str) -> None:
+def test_schema_version_is_exactly_the_integer_1_or_2(
+    seeded: Registry, value: str, shown: str
+) -> None:
     closed = {**GOOD["investigations"][0], "status": "closed_unsubstantiated"}
     path = seeded.write(
         "v.yaml",
@@ -541,8 +543,10 @@ def test_schema_version_is_exactly_the_integer_1(seeded: Registry, value: str, s
     assert_rejected(seeded, path, f"v.yaml:1: unsupported schema_version {shown} (this aigov")
 
 
-def test_schema_version_1_is_accepted(seeded: Registry) -> None:
-    path = seeded.write("v.yaml", "schema_version: 1\nproviders: [{id: acme, name: Acme}]\n")
+@pytest.mark.parametrize("version", [1, 2])
+def test_schema_versions_1_and_2_are_accepted(seeded: Registry, version: int) -> None:
+    text = f"schema_version: {version}\nproviders: [{{id: acme, name: Acme}}]\n"
+    path = seeded.write("v.yaml", text)
     assert seeded("registry", "import", path).exit_code == 0
 
 

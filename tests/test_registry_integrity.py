@@ -263,7 +263,8 @@ def test_a_database_error_echoes_no_bound_parameters(cli, db_url: str, tmp_path:
     # a provider row without its registry_object entry: the import's insert collides
     execute_sql(
         db_url,
-        "INSERT INTO provider (id, name, confidence, aliases) VALUES ('p-7', 'x', 'declared', '[]')",
+        "INSERT INTO provider (id, name, confidence, aliases, provenance, unknown) "
+        "VALUES ('p-7', 'x', 'declared', '[]', '{}', '[]')",
     )
     providers = [{"id": f"p-{i}", "name": f"secret-name-{i}"} for i in range(300)]
     source = tmp_path / "many.yaml"

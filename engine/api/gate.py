@@ -22,8 +22,8 @@ from aigov.errors import InputError, NotFoundError, Problem
 from aigov.evaluate.pipeline import Pipeline, compute_registry_digest
 from aigov.exit_codes import EXIT_ALLOW, EXIT_DENY, EXIT_INDETERMINATE
 from aigov.policy.ast import PolicySet
-from aigov.registry.interchange import FORMAT_VERSION
-from aigov.registry.records import SECTIONS, DeploymentBase
+from aigov.registry.interchange import FORMAT_VERSION, READABLE_VERSIONS
+from aigov.registry.records import GLOBAL_REGION, SECTIONS, DeploymentBase
 from aigov.registry.store import Registry
 from aigov.results.decisions import GateDecision, concerns, gate_subjects
 from aigov.results.findings import Finding, Outcome, blocks, undecided
@@ -83,12 +83,13 @@ def read_deployment(path: Path) -> DeploymentBase:
             if key not in ("deployments", _DESCRIPTOR_HEADER)
         ]
         version = data.get(_DESCRIPTOR_HEADER, FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            readable = " and ".join(map(str, READABLE_VERSIONS))
             problems.append(
                 Problem(
                     where,
                     document.line_of((_DESCRIPTOR_HEADER,)),
-                    f"unsupported schema_version {version!r} (this aigov reads {FORMAT_VERSION})",
+                    f"unsupported schema_version {version!r} (this aigov reads {readable})",
                 )
             )
         items = data.get("deployments")
@@ -116,7 +117,7 @@ def read_deployment(path: Path) -> DeploymentBase:
 def proposed_deployment(
     model: str,
     platform: str,
-    region: str,
+    region: str | None,
     environment: str,
     exposure: str,
     guardrails: Iterable[str] = (),
@@ -125,7 +126,8 @@ def proposed_deployment(
     """The deployment a gate decides on, from the values ``aigov gate`` takes as flags.
 
     A deployment of the registry's ``model`` (its id) on ``platform`` (e.g.
-    ``azure-ai-foundry``) in ``region`` (e.g. ``eastus``); its id is
+    ``azure-ai-foundry``) in ``region`` (e.g. ``eastus``; None for a global endpoint, whose
+    region is ``global``); its id is
     ``proposed:MODEL:PLATFORM:REGION:ENVIRONMENT`` and its status ``planned``.
     ``environment`` is ``dev``, ``staging`` or ``prod``; ``exposure`` is ``internal``,
     ``customer_facing`` or ``public_catalog`` (the CLI's defaults are ``prod`` and
@@ -137,10 +139,10 @@ def proposed_deployment(
     try:
         return DeploymentBase.model_validate(
             {
-                "id": f"proposed:{model}:{platform}:{region}:{environment}",
+                "id": f"proposed:{model}:{platform}:{region or GLOBAL_REGION}:{environment}",
                 "model": model,
                 "platform": platform,
-                "region": region,
+                "region": region or GLOBAL_REGION,
                 "environment": environment,
                 "exposure": exposure,
                 "status": "planned",

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from aigov.cli.options import LazyChoice, _policy_paths, db_option, policies_option, write_output
+from aigov.cli.options import (
+    LazyChoice,
+    _chosen_policy_paths,
+    db_option,
+    policies_option,
+    write_output,
+)
 
 
 def _framework_ids() -> list[str]:
@@ -97,7 +103,7 @@ def coverage(
             if result is None:
                 click.echo("no audit run recorded: the mapping only", err=True)
     found = build_coverage(
-        result, policy_paths=_policy_paths(policy_paths), frameworks=list(frameworks) or None
+        result, policy_paths=_chosen_policy_paths(policy_paths), frameworks=list(frameworks) or None
     )
     report = found.report
     mapped_now = result is not None and report.mapping == "policy set"

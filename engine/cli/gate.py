@@ -125,7 +125,11 @@ def _flag(ctx: click.Context, name: str) -> str:
 @fail_on_option
 @click.argument("model", required=False)
 @click.option("--platform", help="Platform of the proposed deployment, e.g. azure-ai-foundry.")
-@click.option("--region", help="Region of the proposed deployment, e.g. eastus.")
+@click.option(
+    "--region",
+    help="Region of the proposed deployment, e.g. eastus; omit it for a global endpoint "
+    "(region 'global').",
+)
 @click.option(
     "--environment",
     type=LazyChoice(environments),
@@ -241,8 +245,8 @@ def gate(
                 "deployment comes from the file (edit the file, or give MODEL --platform "
                 "--region ... without --deployment)"
             )
-    elif not (model and platform and region):
-        raise click.UsageError("MODEL, --platform and --region are required (or --deployment FILE)")
+    elif not (model and platform):
+        raise click.UsageError("MODEL and --platform are required (or --deployment FILE)")
     if no_record and _given(ctx, "require_log"):
         raise click.UsageError(
             f"--no-record records nothing: {_flag(ctx, 'require_log')} cannot be given with it"
@@ -256,7 +260,7 @@ def gate(
         if deployment_file is not None:
             deployment = read_deployment(deployment_file)
         else:
-            assert model and platform and region  # the UsageError checks above
+            assert model and platform  # the UsageError checks above
             deployment = proposed_deployment(
                 model, platform, region, environment, exposure, guardrails, approval
             )

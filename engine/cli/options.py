@@ -124,14 +124,30 @@ class IsoDateType(click.ParamType):
             self.fail(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD)", param, ctx)
 
 
+def _remember_added(ctx: click.Context, _param: click.Parameter, value: tuple[Path, ...]) -> None:
+    ctx.meta["aigov.add_policies"] = value
+
+
 def policies_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--policies PATH`` (replaces the library) and ``--add-policies PATH`` (on top of it);
+    the command passes its ``policy_paths`` to :func:`_policy_paths`, which adds the rest."""
+    func = click.option(
+        "--add-policies",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        metavar="PATH",
+        expose_value=False,
+        callback=_remember_added,
+        help="Policy file or directory to load on top of the library (repeatable).",
+    )(func)
     return click.option(
         "--policies",
         "policy_paths",
         multiple=True,
         type=click.Path(path_type=Path),
         metavar="PATH",
-        help="Policy file or directory (repeatable). Default: the shipped policy library.",
+        help="Policy file or directory that replaces the library (repeatable). Default: the "
+        "shipped library, plus ./.aigov/policies when that folder exists.",
     )(func)
 
 
@@ -166,8 +182,22 @@ def fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _policy_paths(paths: tuple[Path, ...]) -> list[Path] | None:
-    return list(paths) or None
+def _policy_paths(paths: tuple[Path, ...]) -> list[Path]:
+    """The policies a command loads: ``paths`` (``--policies``) or the library, plus
+    ``--add-policies``."""
+    from aigov.shipped import policy_roots
+
+    added = click.get_current_context().meta.get("aigov.add_policies", ())
+    return policy_roots(paths, added)
+
+
+def _chosen_policy_paths(paths: tuple[Path, ...]) -> list[Path] | None:
+    """As :func:`_policy_paths`, but None when the user chose no policies (neither option,
+    no project folder): the command may then use the policies recorded with a run."""
+    from aigov.shipped import policy_roots
+
+    roots = _policy_paths(paths)
+    return None if roots == policy_roots() else roots
 
 
 def _format_choice() -> click.Choice:

@@ -26,6 +26,26 @@ def registry() -> None:
     """Import, export and inspect model-registry records."""
 
 
+@registry.command("migrate")
+@db_option
+def registry_migrate(db: str | None) -> None:
+    """Upgrade a registry database to this aigov's schema version (in one transaction).
+
+    An import or 'aigov init' upgrades it too; reading commands (audit, gate, export) refuse
+    an older schema rather than change the database.
+    """
+    from aigov.registry.store import SCHEMA_VERSION, open_registry
+
+    with open_registry(db, create=False, upgrade=True) as reg:
+        before = reg.create_schema()
+        if before == SCHEMA_VERSION:
+            click.echo(f"{reg.display_url} is already at schema version {SCHEMA_VERSION}")
+        else:
+            click.echo(
+                f"migrated {reg.display_url} from schema version {before} to {SCHEMA_VERSION}"
+            )
+
+
 @registry.command("import")
 @db_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))

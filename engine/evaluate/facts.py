@@ -29,14 +29,22 @@ from aigov.policy.operators import compile_regex
 from aigov.policy.schema import (
     CHILD_FACTS,
     COMPUTED,
+    CONFIDENCE_OF,
     DATE,
     FACT_SCHEMA,
+    RECORD_META,
     engine_field,
     engine_number,
 )
 from aigov.registry.interchange import record_to_data
-from aigov.registry.licences import RANK, LicenceClass, classify, most_restrictive
-from aigov.registry.records import KINDS, DeploymentBase
+from aigov.registry.licences import (
+    RANK,
+    LicenceClass,
+    classify,
+    most_restrictive,
+    parse_licence,
+)
+from aigov.registry.records import KINDS, Confidence, DeploymentBase
 from aigov.registry.store import (
     DATASET_LINK_FIELDS,
     chunked,
@@ -242,6 +250,8 @@ class PartitionLoader:
             for row in rows:
                 if row.id not in loaded.records:
                     data = stored_data(kind, row, links.get(row.id), self.source)
+                    if data.get("licence_history"):
+                        data = licence_as_of(kind, data, self.as_of)
                     loaded.records[row.id] = (kind, data)
                 ids.append(row.id)
         return ids
@@ -284,9 +294,17 @@ class PartitionLoader:
         models = [data for kind, data in loaded.records.values() if kind == "model"]
         providers = {m["provider"] for m in models}
         self._fetch(loaded, "provider", "id", providers)
+        # a licence may name terms records, alone or inside an expression (of a model's
+        # licence, or of a dataset's licences)
         licences = {m["licence"] for m in models if "licence" in m}
+        licences |= {
+            text
+            for kind, data in loaded.records.values()
+            if kind == "dataset"
+            for text in data.get("licences", [])
+        }
         terms_ids = self._fetch(loaded, "terms", "provider", providers)
-        terms_ids += self._fetch(loaded, "terms", "id", licences)
+        terms_ids += self._fetch(loaded, "terms", "id", _licence_symbols(licences))
         for terms_id in terms_ids:
             provider = loaded.records[terms_id][1]["provider"]
             if terms_id not in loaded.terms_by_provider[provider]:
@@ -343,17 +361,20 @@ class PartitionLoader:
         if kind == "dataset":
             for name in DATASET_LINK_FIELDS:
                 data.pop(name, None)
+            # every licence of the list applies: the most restrictive one decides
             classes = [classify(lic, terms_class) for lic in data.get("licences", [])]
             cls = most_restrictive(classes)
             data.update(licence_class=cls.value, licence_rank=RANK[cls])
         elif kind == "model":
             cls = classify(data.get("licence"), terms_class)
             data.update(licence_class=cls.value, licence_rank=RANK[cls])
-            if data.get("licence") in terms_class:
-                data["licence_terms"] = data["licence"]
+            terms = _terms_named(data.get("licence"), terms_class)
+            if terms:
+                data["licence_terms"] = terms
         elif kind == "waiver":
             expires = dt.date.fromisoformat(data["expires_at"])
             data["expired"] = waiver_expired(expires, self.as_of)
+        _add_confidence_of(kind, data)
         facts.insert(0, make_fact(kind, key, data))
         facts += self._members(facts)
         facts = self._trim(facts)
@@ -395,8 +416,9 @@ class PartitionLoader:
             kind, record = loaded.records.get(node, ("", {}))
             if kind == "model":
                 providers.add(record["provider"])
-                if record.get("licence") in terms_class:
-                    licence_terms.add(record["licence"])
+                terms_id = _terms_named(record.get("licence"), terms_class)
+                if terms_id:
+                    licence_terms.add(terms_id)
         keys |= providers
         terms = {t for p in providers for t in loaded.terms_by_provider.get(p, [])} | licence_terms
         keys |= terms
@@ -508,11 +530,69 @@ def _acyclic(edges_by_child: dict[str, list[dict[str, Any]]]) -> bool:
     return removed == len(pending)
 
 
+def licence_as_of(kind: str, data: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """The record with the licence in force at ``as_of``: the latest ``licence_history``
+    entry that took effect by then (a dataset's ``licences`` become that one licence), or
+    the recorded licence when none had. Its confidence and source become the licence's."""
+    in_force = [
+        change
+        for change in data["licence_history"]
+        if dt.date.fromisoformat(change["effective_from"]) <= as_of
+    ]
+    if not in_force:
+        return data
+    change = in_force[-1]  # the history is sorted by date (aigov.registry.records)
+    field = "licences" if kind == "dataset" else "licence"
+    data = {**data, field: [change["licence"]] if kind == "dataset" else change["licence"]}
+    facts = {k: change[k] for k in ("confidence", "source") if k in change}
+    provenance = {k: v for k, v in (data.get("provenance") or {}).items() if k != field}
+    data["provenance"] = {**provenance, field: facts} if facts else provenance
+    return data
+
+
+def _add_confidence_of(kind: str, data: dict[str, Any]) -> None:
+    """Replace ``provenance`` with ``confidence_of``: each field's own confidence, or the
+    record's, for every field that has a value (see :data:`aigov.policy.schema.CONFIDENCE_OF`)."""
+    provenance = data.pop("provenance", None) or {}
+    data.pop("licence_history", None)
+    default = data.get("confidence", Confidence.declared.value)
+    computed = COMPUTED.get(kind, {})
+    data[CONFIDENCE_OF] = {
+        name: (provenance.get(name) or {}).get("confidence", default)
+        for name in data
+        if name not in RECORD_META and name not in computed
+    }
+
+
 def _terms_class(terms: dict[str, Any]) -> LicenceClass:
+    """A terms record used as a licence: non-commercial if it has such a clause, else a
+    licence with use restrictions."""
     types = {c.get("type") for c in terms.get("clauses", [])}
     if "non_commercial" in types:
         return LicenceClass.non_commercial
-    return LicenceClass.restricted
+    return LicenceClass.proprietary_terms
+
+
+def _licence_symbols(licences: Iterable[str]) -> set[str]:
+    """Every licence id named in these licence expressions (some may be terms record ids)."""
+    symbols: set[str] = set()
+    for text in licences:
+        try:
+            symbols.update(parse_licence(text).ids)
+        except ValueError:  # stored rows are validated before this; keep the text as is
+            symbols.add(text)
+    return symbols
+
+
+def _terms_named(licence: str | None, terms_class: dict[str, LicenceClass]) -> str | None:
+    """The terms record a model's licence names (the first, in id order, of an expression
+    naming several), whose clauses then bind the model."""
+    if not licence:
+        return None
+    if licence in terms_class:
+        return licence
+    named = sorted(_licence_symbols([licence]) & terms_class.keys())
+    return named[0] if named else None
 
 
 def find_cycle(root: str, edges: list[dict[str, Any]]) -> list[str] | None:

@@ -16,6 +16,7 @@ from aigov.evaluate.session import Evaluator
 from aigov.policy.ast import Policy, PolicySet
 from aigov.policy.parser import TemplateBudgetError, render_message
 from aigov.policy.schema import COMPUTED, engine_field
+from aigov.registry.records import WEAK_CONFIDENCE
 from aigov.results.findings import (
     BLOCKING,
     OUTCOME_ORDER,
@@ -45,6 +46,11 @@ def _get(data: dict[str, Any], path: str) -> Any:
         value = value.get(part)
     return value
 
+
+# Before a policy's ``effective_on`` (staged enforcement) its findings keep their outcome but
+# carry this severity, the lowest: they block only under ``--fail-on info``, which asks for
+# every finding to block. The message says from when the policy is enforced.
+STAGED = Severity.info
 
 # Matches listed as a finding's evidence: a model with thousands of ancestors can match one
 # policy thousands of times, which no reader follows and which would make the report (and the
@@ -106,6 +112,9 @@ class _Assembler:
             for name in used:
                 value = data.get("id", fact.get("key")) if name == "id" else _get(data, name)
                 fields[name] = value
+            if data.get("licence_history") and any(name in _LICENCE_FIELDS for name in used):
+                # the licence in force at as_of came from this history: show all of it
+                fields["licence_history"] = data["licence_history"]
             records.append(
                 EvidenceRecord.model_construct(
                     role=alias, kind=fact["t"], id=fact["key"], fields=fields
@@ -209,6 +218,14 @@ class _Assembler:
             expired=expired,
         )
 
+    def staged(self, policy: Policy) -> str:
+        """The note a staged policy's findings start with (before its ``effective_on``), or
+        "" when the policy is enforced."""
+        start = policy.doc.effective_on
+        if start is None or self.as_of >= start:
+            return ""
+        return f"[staged: enforced from {start.isoformat()}] "
+
     def assemble(
         self, partition: Partition, events: list[tuple[RuleMeta, dict[str, Any]]]
     ) -> tuple[list[Finding], dict[str, Outcome], dict[tuple[str, str], Outcome]]:
@@ -275,10 +292,13 @@ class _Assembler:
             "hypothetical": subject in partition.hypothetical,
         }
         fid = finding_id(policy.id, kind, subject)
+        staged = self.staged(policy)
+        if staged:
+            common["severity"] = STAGED
         if gaps:
             gaps = sorted(set(gaps))
             base = applicable[policy.id][subject]
-            message = self.message(policy, partition, subject, base, None)
+            message = staged + self.message(policy, partition, subject, base, None)
             return Outcome.indeterminate, Finding(
                 id=fid, outcome=Outcome.indeterminate, message=message, missing=gaps, **common
             )
@@ -303,10 +323,15 @@ class _Assembler:
         first_match, first_raw, _ = ordered[0]
         absent = sorted({text for _, _, items in ordered for text in items})
         outcome = Outcome.fail if role == "fail" else Outcome.review
+        weak: list[str] = []
+        if role == "fail" and policy.doc.on_weak_facts == "review":
+            weak = self.weak_facts(partition, list(distinct.values()))
+            if weak:  # every way the violation held rests on an alleged or unverified fact
+                outcome = Outcome.review
         waiver = self.waiver_for(partition, policy.id, subject)
         if waiver is not None and not waiver.expired:
             outcome = Outcome.waived
-        message = self.message(policy, partition, subject, first_raw, first_match)
+        message = staged + self.message(policy, partition, subject, first_raw, first_match)
         return outcome, Finding(
             id=fid,
             outcome=outcome,
@@ -314,9 +339,69 @@ class _Assembler:
             evidence=[item for item, _, _ in ordered],
             evidence_omitted=omitted,
             absent=absent,
+            weak_facts=weak,
             waiver=waiver,
             **common,
         )
+
+    def weak_facts(
+        self, partition: Partition, matches: list[tuple[RuleMeta, dict[str, Any]]]
+    ) -> list[str]:
+        """The alleged or unverified facts that every match rests on (a field the policy
+        tested, a record or a lineage edge it matched), or [] when one match rests on none:
+        such a ``fail`` is reported as ``review`` (aigov.registry.records.WEAK_CONFIDENCE)."""
+        found: set[str] = set()
+        for meta, match in matches:
+            facts = self.weak_in(partition, meta, match)
+            if not facts:
+                return []
+            found.update(facts)
+        return sorted(found)
+
+    def weak_in(self, partition: Partition, meta: RuleMeta, match: dict[str, Any]) -> set[str]:
+        weak: set[str] = set()
+        for alias in meta.aliases:
+            fact = match.get(alias)
+            if not isinstance(fact, dict):
+                continue
+            edges: list[str] = []
+            record = partition.record(fact.get("key", ""))
+            if record is None:  # a derived fact: its own confidence, and its path
+                if fact.get("confidence") in WEAK_CONFIDENCE:
+                    weak.add(f"{fact['t']} {fact['key']} ({fact['confidence']})")
+                edges = list(fact.get("path", []))
+            else:
+                kind, data = record
+                for name in meta.used_fields.get(alias, []):
+                    confidence = _confidence_of(kind, data, name)
+                    if confidence in WEAK_CONFIDENCE:
+                        weak.add(f"{kind} {fact['key']}: {name} ({confidence})")
+                reach = meta.reach.get(alias)
+                if reach and isinstance(match.get(reach), dict):
+                    edges = list(match[reach].get("path", []))
+            for key in edges:
+                confidence = partition.records.get(key, ("", {}))[1].get("confidence")
+                if confidence in WEAK_CONFIDENCE:
+                    weak.add(f"lineage {key} ({confidence})")
+        return weak
+
+
+# Computed fields and the recorded field whose confidence they carry.
+_COMPUTED_FROM = {"licence_class": "licence", "licence_rank": "licence", "licence_terms": "licence"}
+# The fields a licence history decides (at as_of).
+_LICENCE_FIELDS = frozenset({"licence", "licences", *_COMPUTED_FROM})
+
+
+def _confidence_of(kind: str, data: dict[str, Any], name: str) -> str | None:
+    """The confidence of one tested field of a record: its own (``provenance``), else the
+    record's. Tests of a confidence, or of what is unknown, rest on no fact's truth."""
+    if name.startswith(("confidence", "unknown")):
+        return None
+    field = _COMPUTED_FROM.get(name, name.split(".")[0])
+    if kind == "dataset" and field == "licence":
+        field = "licences"
+    own = (data.get("provenance") or {}).get(field) or {}
+    return own.get("confidence") or data.get("confidence")
 
 
 def model_status(findings: list[Finding], fail_on: Severity) -> str:

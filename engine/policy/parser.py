@@ -29,8 +29,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from aigov.documents import Document
 from aigov.errors import Problem, shown
 from aigov.policy.ast import TRUE, All, AnyOf, AsOf, Bind, Condition, Not, Operand, Ref, Test
-from aigov.policy.operators import OPERATORS, compile_regex
+from aigov.policy.operators import OPERATORS, compile_regex, literal_pattern
 from aigov.policy.schema import ANY, CHILD_FACTS, FACT_SCHEMA, FieldType, lookup
+from aigov.registry.licences import normalise_licence
 from aigov.registry.records import Relation
 
 # ----------------------------------------------------------------------------- templates
@@ -354,6 +355,11 @@ def render_message(template: jinja2.Template, context: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- parsing
 
 
+# operators whose reference operand is a list field (membership of the tested value, or a
+# shared item)
+_LIST_OPERAND = ("in", "not_in", "intersects", "contains_all")
+# operators that match a literal as part of the field: never checked against its enum
+_PARTIAL = ("prefix", "suffix", "contains", "regex")
 _AS_OF = re.compile(r"^as_of\s*(?:([+-])\s*(\d{1,5})\s*([dw]))?$")
 _REF_KEYS = {"ref"}
 
@@ -387,12 +393,16 @@ class Context:
         )
 
 
-def _literal(ctx: Context, path: tuple[Any, ...], ftype: FieldType, value: Any, op: str) -> Any:
+def _literal(
+    ctx: Context, path: tuple[Any, ...], ftype: FieldType, value: Any, op: str, exact: bool = True
+) -> Any:
     """Check a literal against the field type (the item type for an operator on list items);
-    return it in compiled form (dates as date), or None after reporting the problem."""
+    return it in compiled form (dates as date), or None after reporting the problem. A text
+    that is matched as part of the field, or without regard to case (not ``exact``), is not
+    checked against the field's enum."""
     if OPERATORS[op].item and ftype.item:
         ftype = ftype.item
-    kind, enum = ftype.kind, ftype.enum
+    kind, enum = ftype.kind, ftype.enum if exact else None
     if kind == "date":
         if isinstance(value, str) and (as_of := _AS_OF.match(value.strip())):
             sign, amount, unit = as_of.groups()
@@ -436,6 +446,12 @@ def _literal(ctx: Context, path: tuple[Any, ...], ftype: FieldType, value: Any, 
         if enum and value not in enum:
             ctx.error(path, f"{value!r} is not one of: {', '.join(enum)}")
             return None
+        if ftype.licence and exact:
+            try:
+                return normalise_licence(value)
+            except ValueError as exc:
+                ctx.error(path, str(exc))
+                return None
         return value
     if value is None or isinstance(value, dict | list):
         ctx.error(path, f"expected a scalar value, got {value!r}")
@@ -459,7 +475,25 @@ def _ref(
     if ftype is None:
         ctx.error(path, f"{scope[alias]} has no field '{fieldname}'")
         return None
-    item = OPERATORS[op].item
+    if op in _LIST_OPERAND:
+        if ftype.kind not in ("list", "any"):
+            ctx.error(
+                path,
+                f"'{op}' with a reference takes a list field, but {alias}.{fieldname} is "
+                f"{ftype.describe()}",
+            )
+            return None
+        mine = want.item if op in ("intersects", "contains_all") and want.item else want
+        theirs = ftype.item or ANY
+        if mine.kind != theirs.kind and "any" not in (mine.kind, theirs.kind):
+            ctx.error(
+                path,
+                f"cannot compare {mine.describe()} with the items of {alias}.{fieldname} "
+                f"({theirs.describe()})",
+            )
+            return None
+        return Ref(alias, fieldname)
+    item = OPERATORS[op].item and want.kind == "list"
     if item and ftype.kind in ("list", "any"):
         ctx.error(
             path,
@@ -496,15 +530,32 @@ def _field_test(
         return None
     if not isinstance(spec, dict) or (set(spec) & _REF_KEYS and len(spec) == 1):
         spec = {"eq": spec}
+    ignore_case = spec.get("ignore_case", False)
+    if not isinstance(ignore_case, bool):
+        ctx.error((*path, "ignore_case"), "'ignore_case' takes true or false")
+        ignore_case = False
+    if ignore_case and ftype.kind not in ("str", "list", "any"):
+        ctx.error(
+            (*path, "ignore_case"),
+            f"'ignore_case' applies to text, not to {fieldname} ({ftype.describe()})",
+        )
+        ignore_case = False
+    spec = {op: raw for op, raw in spec.items() if op != "ignore_case"}
+    if not spec:
+        ctx.error(path, "'ignore_case' qualifies an operator; none is given")
+        return None
     tests: list[Condition] = []
     for op, raw in spec.items():
         here = (*path, op)
         operator = OPERATORS.get(op)
         if operator is None:
-            ctx.error(here, f"unknown operator '{op}' (known: {', '.join(OPERATORS)})")
+            ctx.error(here, f"unknown operator '{op}' (known: ignore_case, {', '.join(OPERATORS)})")
             continue
         if ftype.kind not in operator.field_kinds:
             ctx.error(here, f"operator '{op}' does not apply to {fieldname} ({ftype.describe()})")
+            continue
+        if ignore_case and not operator.folds:
+            ctx.error((*path, "ignore_case"), f"'ignore_case' does not apply to '{op}'")
             continue
         value: Operand | None
         if operator.operand == "flag":
@@ -525,7 +576,9 @@ def _field_test(
             if not isinstance(raw, list) or not raw or len(raw) > 100:
                 ctx.error(here, f"'{op}' takes a list of 1 to 100 values")
                 continue
-            values = [_literal(ctx, (*here, i), ftype, v, op) for i, v in enumerate(raw)]
+            values = [
+                _literal(ctx, (*here, i), ftype, v, op, not ignore_case) for i, v in enumerate(raw)
+            ]
             if any(v is None or isinstance(v, AsOf) for v in values):
                 continue
             value = tuple(dict.fromkeys(values))
@@ -540,14 +593,20 @@ def _field_test(
                 continue
             value = raw
         else:
-            value = _literal(ctx, here, ftype, raw, op)
+            exact = not ignore_case and not (op in _PARTIAL and ftype.kind != "list")
+            value = _literal(ctx, here, ftype, raw, op, exact)
             if value is None:
                 continue
-        if operator.computed_field is not None and scope[alias] not in FACT_SCHEMA:
+        by_ref = isinstance(value, Ref)
+        if (
+            not by_ref
+            and literal_pattern(op, ftype.kind, value, ignore_case) is not None
+            and scope[alias] not in FACT_SCHEMA
+        ):
             # the facts builder computes the result, and it builds only the registry's facts
             ctx.error(here, f"'{op}' applies to registry records, not to derived facts")
             continue
-        tests.append(Test(alias, fieldname, op, value, ftype, ctx.line(here)))
+        tests.append(Test(alias, fieldname, op, value, ftype, ctx.line(here), ignore_case))
     return tests[0] if len(tests) == 1 else All(tuple(tests))
 
 

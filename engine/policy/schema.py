@@ -25,6 +25,7 @@ from aigov.registry.records import (
     KINDS,
     ApprovalCondition,
     Clause,
+    Confidence,
     EvidenceItem,
     RecordBase,
 )
@@ -37,6 +38,8 @@ class FieldType:
     kind: str
     enum: tuple[str, ...] | None = None
     item: FieldType | None = None
+    # a licence expression: policy literals are compared in their canonical spelling
+    licence: bool = False
 
     def describe(self) -> str:
         if self.kind == "list" and self.item:
@@ -136,9 +139,26 @@ EXTRA_FACTS: dict[str, dict[str, FieldType]] = {
 }
 
 
+CONFIDENCE = _field_type(Confidence)
+# Per-fact confidence: ``confidence_of.<field>`` is the field's own confidence (its
+# ``provenance`` entry) or else the record's. The facts builder sets it for every field
+# that has a value; a policy reads it like any field (``confidence_of.licence: {in: [...]}``).
+CONFIDENCE_OF = "confidence_of"
+# Fields about the record itself, with no confidence of their own (``provenance`` is read
+# through ``confidence_of``).
+RECORD_META = frozenset({"id", "source", "confidence", "provenance", "unknown"})
+# Record fields the engine never sees: per-field provenance (read as ``confidence_of``) and
+# licence histories (the licence in force at ``as_of`` is the record's licence; messages and
+# evidence still show the history).
+NOT_FACTS = frozenset({"provenance", "licence_history"})
+
+
 def _record_fields(kind: str, record: type[RecordBase]) -> dict[str, FieldType]:
-    skip = {name for (k, name) in CHILD_FACTS if k == kind}
+    skip = {name for (k, name) in CHILD_FACTS if k == kind} | NOT_FACTS
     fields = _fields_of(record, skip)
+    for name in list(record.model_fields):
+        if name not in RECORD_META | NOT_FACTS:
+            fields[f"{CONFIDENCE_OF}.{name}"] = CONFIDENCE
     fields.update(COMPUTED.get(kind, {}))
     return fields
 
@@ -156,7 +176,23 @@ def build_schema() -> dict[str, dict[str, FieldType]]:
     return schema
 
 
+# The fields holding licence expressions (stored in canonical spelling, see
+# aigov.registry.licences), whose policy literals the parser normalises the same way.
+LICENCE_FIELDS = {("model", "licence"), ("dataset", "licences")}
+
+
+def _mark_licence_fields(schema: dict[str, dict[str, FieldType]]) -> None:
+    for kind, name in LICENCE_FIELDS:
+        ftype = schema[kind][name]
+        if ftype.item is not None:
+            item = FieldType(ftype.item.kind, licence=True)
+            schema[kind][name] = FieldType(ftype.kind, item=item)
+        else:
+            schema[kind][name] = FieldType(ftype.kind, licence=True)
+
+
 FACT_SCHEMA: dict[str, dict[str, FieldType]] = build_schema()
+_mark_licence_fields(FACT_SCHEMA)
 
 
 def lookup(fields: dict[str, FieldType], path: str) -> FieldType | None:

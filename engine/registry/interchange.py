@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -29,7 +29,10 @@ from aigov.documents import (
 from aigov.errors import InputError, Problem, RegistryError, clip, shown
 from aigov.registry.records import KINDS, RELATION_KINDS, SECTIONS, LineageBase, RecordBase
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# The file format versions this aigov reads: a v1 file is a valid v2 file (v2 only adds
+# optional fields and values), so both are read alike; exports are written as v2.
+READABLE_VERSIONS = (1, 2)
 _HEADER_KEYS = {"schema_version"}
 
 
@@ -117,13 +120,13 @@ def validate_documents(
             continue
         version = data.get("schema_version", FORMAT_VERSION)
         # exactly the integer: true (a bool is an int in Python) and 1.0 are not versions
-        if type(version) is not int or version != FORMAT_VERSION:
+        if type(version) is not int or version not in READABLE_VERSIONS:
             problems.append(
                 Problem(
                     document.file,
                     document.line_of(("schema_version",)),
                     f"unsupported schema_version {_yaml_shown(version)} "
-                    f"(this aigov reads {FORMAT_VERSION})",
+                    f"(this aigov reads {' and '.join(map(str, READABLE_VERSIONS))})",
                 )
             )
             continue
@@ -446,7 +449,7 @@ def _non_finite(value: Any, where: str) -> Iterable[tuple[str, float]]:
 
 def registry_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a registry file."""
-    fields: dict[str, Any] = {"schema_version": (int, FORMAT_VERSION)}
+    fields: dict[str, Any] = {"schema_version": (Literal[READABLE_VERSIONS], FORMAT_VERSION)}
     for spec in KINDS.values():
         fields[spec.section] = (list[spec.record], [])  # type: ignore[name-defined]  # a runtime-built type
     model: type[BaseModel] = create_model(
@@ -454,6 +457,6 @@ def registry_json_schema() -> dict[str, Any]:
     )
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://aigov.dev/schemas/registry-v1.json"
-    schema["title"] = "aigov registry file (v1)"
+    schema["$id"] = f"https://aigov.dev/schemas/registry-v{FORMAT_VERSION}.json"
+    schema["title"] = f"aigov registry file (v{FORMAT_VERSION})"
     return schema

@@ -1,4 +1,4 @@
-"""Registry record schema (v1): the validated interchange models.
+"""Registry record schema (v2): the validated interchange models.
 
 Each kind is a validated SQLModel base class (``extra="forbid"``, strict ISO dates); the
 storage tables in :mod:`aigov.registry.store` subclass them with ``table=True``, the pattern the
@@ -32,6 +32,7 @@ from sqlalchemy import JSON, String
 from sqlmodel import Field, SQLModel
 
 from aigov.errors import shown
+from aigov.registry.licences import normalise_licence
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -91,11 +92,40 @@ ShortText = Annotated[
 ]
 
 
+def _licence_expression(value: str) -> str:
+    """A licence in its canonical spelling (``cc-by-nc-4.0`` is stored as ``CC-BY-NC-4.0``),
+    so that a policy comparing licences never misses one for its case."""
+    try:
+        return normalise_licence(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc}: write an SPDX licence expression (MIT, Apache-2.0 OR MIT), a Hugging "
+            "Face licence id (llama3.1), LicenseRef-<name> for another licence, or the id of "
+            "a terms record"
+        ) from None
+
+
+LicenceText = Annotated[ShortText, AfterValidator(_licence_expression)]
+
+
 class Confidence(StrEnum):
+    """How far a record, or one fact of it, is established.
+
+    ``verified``: checked against the primary source; ``declared``: stated by its maker (the
+    default); ``inferred``: concluded from other facts (an importer's guess of a relation);
+    ``alleged``: claimed by others (press, a complaint); ``unverified``: found only in a
+    secondary listing nobody checked. Policies cap their outcome at ``review`` for a
+    ``fail`` that rests on an alleged or unverified fact (:data:`WEAK_CONFIDENCE`).
+    """
+
     declared = "declared"
     verified = "verified"
     alleged = "alleged"
     inferred = "inferred"
+    unverified = "unverified"
+
+
+WEAK_CONFIDENCE = frozenset({Confidence.alleged, Confidence.unverified})
 
 
 class TermsKind(StrEnum):
@@ -138,6 +168,7 @@ class Relation(StrEnum):
     adapter = "adapter"
     quantized = "quantized"
     merge = "merge"
+    conversion = "conversion"
     continued_pretraining = "continued_pretraining"
     distillation = "distillation"
     trained_on_outputs = "trained_on_outputs"
@@ -243,6 +274,25 @@ class Clause(Nested):
     exceptions: list[Text] = []
 
 
+class LicenceChange(Nested):
+    """The licence in force from a date: a release under one licence, a relicensing."""
+
+    licence: LicenceText
+    effective_from: IsoDate
+    source: Text | None = None
+    confidence: Confidence | None = None
+
+
+def _sorted_history(history: list[LicenceChange]) -> list[LicenceChange]:
+    dates = [change.effective_from for change in history]
+    if len(set(dates)) != len(dates):
+        raise ValueError("two licence changes take effect on the same date")
+    return sorted(history, key=lambda change: change.effective_from)
+
+
+LicenceHistory = Annotated[list[LicenceChange], AfterValidator(_sorted_history)]
+
+
 class ApprovalScope(Nested):
     platforms: list[ShortText] = []
     regions: list[ShortText] = []
@@ -263,6 +313,21 @@ class EvidenceItem(Nested):
 # --------------------------------------------------------------------------- record kinds
 
 
+class FactProvenance(Nested):
+    """Where one field's value comes from and how far it is established, when that differs
+    from the record's own ``source`` and ``confidence``."""
+
+    confidence: Confidence | None = None
+    source: Text | None = None
+
+
+# Fields about the record itself, which carry no per-fact provenance.
+_META_FIELDS = frozenset({"id", "source", "confidence", "provenance", "unknown"})
+# The keys of a field written inline with its provenance: ``licence: {value: MIT,
+# confidence: unverified, source: URL}``, or ``attributions: {unknown: true, source: URL}``.
+_INLINE_KEYS = frozenset({"value", "unknown", "confidence", "source"})
+
+
 class RecordBase(SQLModel):
     """Fields every record carries."""
 
@@ -273,6 +338,70 @@ class RecordBase(SQLModel):
     id: RecordId = Field(primary_key=True)
     source: Text | None = None
     confidence: Confidence = Field(default=Confidence.declared, sa_type=TEXT_ENUM)
+    provenance: dict[str, FactProvenance] = Field(
+        default_factory=dict,
+        sa_type=JSON,
+        description="per-field confidence and source, where they differ from the record's",
+    )
+    unknown: list[ShortText] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="fields known to be unknown (nobody could establish them), as opposed "
+        "to fields nobody recorded",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_provenance(cls, data: Any) -> Any:
+        """Move ``field: {value|unknown, confidence, source}`` into ``provenance`` and
+        ``unknown``, so that the rest of aigov sees plain values."""
+        if not isinstance(data, dict):
+            return data
+        inline = {
+            name: value
+            for name, value in data.items()
+            if isinstance(value, dict)
+            and name not in _META_FIELDS
+            and value
+            and set(value) <= _INLINE_KEYS
+            and ("value" in value) != bool(value.get("unknown"))
+        }
+        if not inline:
+            return data
+        data = dict(data)
+        provenance = dict(data.get("provenance") or {})
+        unknown = list(data.get("unknown") or [])
+        for name, value in inline.items():
+            if value.get("unknown"):
+                del data[name]
+                unknown.append(name)
+            else:
+                data[name] = value["value"]
+            facts = {k: v for k, v in value.items() if k in ("confidence", "source")}
+            if facts:
+                provenance[name] = facts
+        data["provenance"], data["unknown"] = provenance, unknown
+        return data
+
+    @model_validator(mode="after")
+    def _check_provenance(self) -> RecordBase:
+        fields = set(type(self).model_fields) - _META_FIELDS
+        for name in [*self.provenance, *self.unknown]:
+            if name not in fields:
+                raise ValueError(
+                    f"provenance names {shown(name)}, which is not a field of this record "
+                    f"(fields: {', '.join(sorted(fields))})"
+                )
+        for name in self.unknown:
+            info = type(self).model_fields[name]
+            if info.is_required():
+                raise ValueError(f"'{name}' is required: it cannot be recorded as unknown")
+            value = getattr(self, name)
+            if value is not None and value != [] and value != info.default:
+                raise ValueError(f"'{name}' is recorded as unknown but also has a value")
+        if len(set(self.unknown)) != len(self.unknown):
+            raise ValueError("'unknown' names a field twice")
+        return self
 
 
 class ProviderBase(RecordBase):
@@ -297,7 +426,15 @@ class ModelBase(RecordBase):
     provider: RecordId = Field(foreign_key="provider.id", index=True)
     version: ShortText | None = None
     family: ShortText | None = None
-    licence: ShortText | None = Field(default=None, description="SPDX id or a terms record id")
+    licence: LicenceText | None = Field(
+        default=None,
+        description="an SPDX licence expression, a Hugging Face licence id or a terms record id",
+    )
+    licence_history: LicenceHistory = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="dated licence changes; the one in force at as_of is the model's licence",
+    )
     release_date: IsoDate | None = None
     modality: list[ShortText] = Field(default_factory=list, sa_type=JSON)
     weights: Weights | None = Field(default=None, sa_type=TEXT_ENUM)
@@ -328,6 +465,11 @@ class LineageBase(RecordBase):
     parent: RecordId = Field(foreign_key="registry_object.id", index=True)
     relation: Relation = Field(sa_type=TEXT_ENUM)
     evidence: Text | None = None
+    performed_by: RecordId | None = Field(
+        default=None,
+        foreign_key="provider.id",
+        description="the provider that made this step (ran the distillation, the fine-tune)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -341,10 +483,21 @@ class LineageBase(RecordBase):
 
 class DatasetBase(RecordBase):
     name: ShortText
-    licences: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    licences: list[LicenceText] = Field(default_factory=list, sa_type=JSON)
+    licence_history: LicenceHistory = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="dated licence changes; the one in force at as_of is the dataset's licence",
+    )
     synthetic: bool | None = None
     url: ShortText | None = None
     description: Text | None = None
+    creator: RecordId | None = Field(
+        default=None,
+        foreign_key="provider.id",
+        index=True,
+        description="the provider that created or published the dataset",
+    )
 
 
 class DatasetRecord(DatasetBase):
@@ -358,10 +511,18 @@ class DatasetRecord(DatasetBase):
     sources: list[RecordId] = Field(default_factory=list, description="datasets it is derived from")
 
 
+# The region of a catalogue listing or endpoint that has none (a global endpoint). An
+# approval covers it when its scope's regions name it.
+GLOBAL_REGION = "global"
+
+
 class DeploymentBase(RecordBase):
     model: RecordId = Field(foreign_key="model.id", index=True)
     platform: ShortText
-    region: ShortText
+    region: ShortText = Field(
+        default=GLOBAL_REGION,
+        description=f"'{GLOBAL_REGION}' (the default) for a listing without a region",
+    )
     environment: Environment = Field(sa_type=TEXT_ENUM)
     exposure: Exposure = Field(default=Exposure.internal, sa_type=TEXT_ENUM)
     status: DeploymentStatus = Field(default=DeploymentStatus.active, sa_type=TEXT_ENUM)
@@ -444,6 +605,7 @@ KINDS: dict[str, KindSpec] = {
             "datasets",
             DatasetRecord,
             (
+                Reference("creator", ("provider",)),
                 Reference("generators", ("model",), many=True),
                 Reference("sources", ("dataset",), many=True),
             ),
@@ -452,7 +614,11 @@ KINDS: dict[str, KindSpec] = {
             "lineage",
             "lineage",
             LineageBase,
-            (Reference("child", ("model", "dataset")), Reference("parent", ("model", "dataset"))),
+            (
+                Reference("child", ("model", "dataset")),
+                Reference("parent", ("model", "dataset")),
+                Reference("performed_by", ("provider",)),
+            ),
             None,
         ),
         KindSpec(
@@ -501,6 +667,7 @@ RELATION_KINDS: dict[Relation, tuple[tuple[str, str], ...]] = {
     Relation.adapter: (("model", "model"),),
     Relation.quantized: (("model", "model"),),
     Relation.merge: (("model", "model"),),
+    Relation.conversion: (("model", "model"),),
     Relation.continued_pretraining: (("model", "model"), ("model", "dataset")),
     Relation.distillation: (("model", "model"),),
     Relation.trained_on_outputs: (("model", "model"), ("dataset", "model")),

@@ -42,7 +42,36 @@ from aigov.registry.records import (
     WaiverBase,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_RECORD_TABLES = (
+    "provider",
+    "terms",
+    "model",
+    "dataset",
+    "lineage",
+    "investigation",
+    "approval",
+    "deployment",
+    "waiver",
+)
+# The statements that take a database from the version before each key to that version, run
+# in the transaction that records the new version. v2: per-field provenance and known
+# unknowns on every record, licence histories, who created a dataset, who performed a
+# lineage step.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        *(
+            f"ALTER TABLE {table} ADD COLUMN {column} JSON NOT NULL DEFAULT '{empty}'"
+            for table in _RECORD_TABLES
+            for column, empty in (("provenance", "{}"), ("unknown", "[]"))
+        ),
+        "ALTER TABLE model ADD COLUMN licence_history JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE dataset ADD COLUMN licence_history JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE dataset ADD COLUMN creator VARCHAR REFERENCES provider (id)",
+        "CREATE INDEX ix_dataset_creator ON dataset (creator)",
+        "ALTER TABLE lineage ADD COLUMN performed_by VARCHAR REFERENCES provider (id)",
+    ),
+}
 DEFAULT_DB_URL = "sqlite:///aigov.db"
 SQLITE_BUSY_TIMEOUT_S = 60  # how long a SQLite writer waits for another to finish
 # PostgreSQL advisory lock keys (transaction-scoped): schema creation, and imports, which
@@ -235,21 +264,37 @@ class Registry:
             ).scalar_one_or_none()
             return int(value) if value is not None else None
 
-    def create_schema(self) -> None:
-        """Create missing tables and record the schema version (idempotent, concurrency-safe)."""
+    def create_schema(self) -> int | None:
+        """Create missing tables, or upgrade an older schema, and record the schema version
+        (idempotent, concurrency-safe). Returns the version the database had (None: new)."""
         with self.write() as conn:
             if self.url.get_backend_name() == "postgresql":
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({PG_SCHEMA_LOCK})"))
+            existing = (
+                conn.execute(
+                    sa.select(col(Meta.value)).where(col(Meta.key) == "schema_version")
+                ).scalar_one_or_none()
+                if sa.inspect(conn).has_table(Meta.__tablename__)
+                else None
+            )
+            if existing is not None:
+                for version in range(int(existing) + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(version, ()):
+                        conn.execute(sa.text(statement))
             SQLModel.metadata.create_all(conn)
-            existing = conn.execute(
-                sa.select(col(Meta.value)).where(col(Meta.key) == "schema_version")
-            ).scalar_one_or_none()
             if existing is None:
                 conn.execute(
                     sa.insert(sa_table(Meta)).values(
                         key="schema_version", value=str(SCHEMA_VERSION)
                     )
                 )
+            elif int(existing) < SCHEMA_VERSION:
+                conn.execute(
+                    sa.update(sa_table(Meta))
+                    .where(col(Meta.key) == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
+                )
+            return int(existing) if existing is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -322,7 +367,9 @@ def _forget_in_forked_children(engine: Engine) -> None:
     os.register_at_fork(after_in_child=after_in_child)
 
 
-def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
+def open_registry(
+    url: str | None = None, *, create: bool = False, upgrade: bool = False
+) -> Registry:
     """Open the registry at ``url`` (default: ``$AIGOV_DB`` or ``sqlite:///aigov.db``).
 
     Args:
@@ -331,8 +378,11 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
             (PostgreSQL needs the ``postgres`` extra). None: ``$AIGOV_DB``, else
             ``sqlite:///aigov.db`` in the current directory.
         create: create the SQLite file (and its folder) if missing, and the schema if the
-            database has none, as ``aigov init`` does. Default False: open only an existing
-            registry and create nothing.
+            database has none, or upgrade an older schema (:data:`MIGRATIONS`), as
+            ``aigov init`` does. Default False: open only an existing registry of the
+            current schema version and change nothing.
+        upgrade: accept an existing registry of an older schema version, for the caller
+            to upgrade with :meth:`Registry.create_schema` (``aigov registry migrate``).
 
     Returns:
         An open :class:`Registry`. Use it as a context manager (``with open_registry(url) as
@@ -342,8 +392,8 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
     Raises:
         MissingDatabaseError: ``create`` is False and the SQLite file does not exist.
         RegistryError: an invalid URL, a server that cannot be reached, a database without
-            the aigov schema (unless ``create``), or one whose schema version is newer than
-            this aigov supports (nothing is touched: upgrade aigov).
+            the aigov schema or with an older one (unless ``create``), or one whose schema
+            version is newer than this aigov supports (nothing is touched: upgrade aigov).
     """
     raw = resolve_url(url)
     try:
@@ -382,6 +432,12 @@ def open_registry(url: str | None = None, *, create: bool = False) -> Registry:
             raise RegistryError(
                 f"{registry.display_url} has registry schema version {version}, newer than "
                 f"this aigov supports ({SCHEMA_VERSION}); upgrade aigov"
+            )
+        if version is not None and version < SCHEMA_VERSION and not (create or upgrade):
+            raise RegistryError(
+                f"{registry.display_url} has registry schema version {version}, older than "
+                f"this aigov's ({SCHEMA_VERSION}); upgrade it with 'aigov registry migrate' "
+                "(an import upgrades it too)"
             )
         if create:
             registry.create_schema()

@@ -143,6 +143,11 @@ class Finding(Strict):
     """How many further ways the condition held that ``evidence`` does not list."""
     absent: list[str] = Field(default=[], description="absence conditions that held")
     missing: list[str] = Field(default=[], description="required fields that are missing")
+    weak_facts: list[str] = Field(
+        default=[],
+        description="the alleged or unverified facts a violation rests on, which make it a "
+        "review rather than a fail",
+    )
     waiver: WaiverRef | None = None
     """The waiver that covers the finding (``waived``) or did until it expired."""
     hypothetical: bool = Field(default=False, description="subject is a proposed deployment")

@@ -251,6 +251,7 @@
       add(art, w);
     }
     if (f.x) add(art, add(el("p"), el("strong", null, "Missing: "), f.x.join(", ")));
+    if (f.y) add(art, add(el("p"), el("strong", null, "Rests on alleged or unverified facts: "), f.y.join(", ")));
     if (f.a) f.a.forEach(function (a) { add(art, add(el("p"), el("strong", null, "Absent: "), a)); });
     (f.e || []).forEach(function (match, i) {
       if (f.e.length > 1) add(art, el("h5", null, "Match " + (i + 1)));
