@@ -5,7 +5,7 @@ It is imported into a real SQLite file and audited through the CLI with the ship
 policy its records were chosen to exercise (``examples/open-models/README.md`` says why): the
 real findings (Hermes 3's name and licence, SimPO's MIT label over Gemma, Alpaca-Cleaned's
 CC-BY over CC-BY-NC data), ``review`` where the finding rests on an alleged or unverified
-fact, and ``indeterminate`` where a policy tests a field recorded as known to be unknown.
+fact, and ``review`` where a policy reads a field recorded as known to be unknown.
 """
 
 from __future__ import annotations
@@ -34,23 +34,23 @@ EXPECTED: dict[str, dict[str, str]] = {
     # its GGUF re-upload (conversion): licence and attributions known to be unknown
     "hermes-3-llama-3.1-8b-gguf": {
         "TOS-004": "fail",
-        "TOS-005": "indeterminate",
-        "LIN-001": "indeterminate",
-        "LIN-003": "indeterminate",
+        "TOS-005": "review",
+        "LIN-001": "review",
+        "LIN-003": "review",
     },
     "meta-llama-3.1-8b": {"TOS-004": "pass", "TOS-005": "pass", "LIN-003": "pass"},
     # three-parent mergekit merge; two parents' licences are known unknowns
     "llama3-merge-biomed-8b": {
         "TOS-004": "fail",
-        "TOS-005": "indeterminate",
+        "TOS-005": "review",
         "LIN-001": "pass",
         "LIN-002": "review",
         "GOV-005": "review",
         "PROV-004": "pass",
     },
     "meta-llama-3-8b-instruct": {"TOS-004": "pass", "LIN-003": "pass"},
-    "hermes-2-pro-llama-3-8b": {"LIN-003": "indeterminate"},
-    "llama3-openbiollm-8b": {"LIN-003": "indeterminate"},
+    "hermes-2-pro-llama-3-8b": {"LIN-003": "review"},
+    "llama3-openbiollm-8b": {"LIN-003": "review"},
     # Zephyr: ChatGPT / GPT-4 generated data through third-party datasets ("compete" undefined)
     "zephyr-7b-beta": {
         "TOS-001": "review",
@@ -179,11 +179,11 @@ def test_expected_outcomes(audit: dict[str, Any], model: str) -> None:
 
 
 def test_known_unknowns_and_alleged_facts_are_neither_pass_nor_fail(audit: dict) -> None:
-    """The acceptance of issue #12: an ``indeterminate`` from a known unknown and a ``review``
+    """The acceptance of issue #12: a ``review`` from a known unknown and a ``review``
     from an alleged fact, each with the record that carries it in the evidence."""
     outcomes = {m["id"]: m["outcomes"] for m in audit["models"]}
     # the GGUF's `attributions` is recorded as unknown: TOS-005 can neither pass nor fail it
-    assert outcomes["hermes-3-llama-3.1-8b-gguf"]["TOS-005"] == "indeterminate"
+    assert outcomes["hermes-3-llama-3.1-8b-gguf"]["TOS-005"] == "review"
     # the same duty on Hermes 3 itself, whose card was read, is a plain fail
     assert outcomes["hermes-3-llama-3.1-8b"]["TOS-005"] == "fail"
     findings = {(f["policy"], f["model"]): f for f in audit["findings"]}

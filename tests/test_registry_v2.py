@@ -317,7 +317,7 @@ def _finding(report: dict, policy: str, model: str) -> dict:
     return found
 
 
-def test_a_field_known_to_be_unknown_makes_the_outcome_indeterminate(tmp_path: Path) -> None:
+def test_a_field_known_to_be_unknown_makes_the_outcome_a_review(tmp_path: Path) -> None:
     data = {**LLAMA, "models": [*LLAMA["models"],
         {"id": "looked", "name": "Llama-3.1-8B-Chat", "provider": "acme", "licence": "llama31",
          "distributed": True, "unknown": ["attributions"]},
@@ -329,7 +329,17 @@ def test_a_field_known_to_be_unknown_makes_the_outcome_indeterminate(tmp_path: P
     ]}  # fmt: skip
     report = _audit(tmp_path, data)
     looked = _finding(report, "TOS-005", "looked")
-    assert looked["outcome"] == "indeterminate"
+    # a review, which blocks like a fail: recording a fact as unknown never lets a gate ALLOW
+    assert looked["outcome"] == "review"
+    url = f"sqlite:///{tmp_path / 'aigov.db'}"
+    gate = invoke_cli(
+        tmp_path, "gate", "looked", "--db", url, "--platform", "p", "--as-of", "2025-06-01",
+        "--fail-on", "medium", "--no-record", "--format", "json",
+    )  # fmt: skip
+    assert gate.exit_code == 1, gate.output
+    decision = json.loads(gate.stdout)
+    assert decision["decision"] == "DENY"
+    assert "TOS-005" in {f["policy"] for f in decision["blocking"]}
     assert looked["missing"] == ["model.attributions (known to be unknown)"]
     # no attributions recorded (an empty list) is a statement: they are not displayed
     assert _finding(report, "TOS-005", "silent")["outcome"] == "fail"

@@ -46,6 +46,7 @@ from aigov.compile.dnf import (
 )
 from aigov.compile.rules import (
     KEEP_RULE,
+    KNOWN_UNKNOWN,
     REACH,
     Atom,
     CompiledPolicies,
@@ -423,8 +424,10 @@ class Compiler:
             missing = Test(ref.alias, ref.field, "missing", True, ANY, 0)
             plans.append((f"missing:{ref}", All((requirement.when, missing))))
         # A field of the subject (or of its model) that the policy reads and that is known
-        # to be unknown makes the outcome indeterminate: neither a pass nor a fail can rest
-        # on it. (Bound records' unknowns are each policy's own business: see review_if.)
+        # to be unknown makes the outcome a review: neither a pass nor a fail can rest on it,
+        # and a person must judge (blocking, so that recording a fact as unknown can never
+        # turn a DENY into an ALLOW). Bound records' unknowns are each policy's own
+        # business: see review_if.
         subject_aliases = {policy.subject.alias, "model"}
         read = _fields_read(policy.when, subject_aliases) | _fields_read(
             policy.review_if, subject_aliases
@@ -432,7 +435,7 @@ class Compiler:
         read |= {(r.field.alias, r.field.field.split(".")[0]) for r in policy.requires}
         for alias, fieldname in sorted(read):
             unknown = Test(alias, "unknown", "contains", fieldname, UNKNOWN_LIST, 0)
-            plans.append((f"missing:{alias}.{fieldname} (known to be unknown)", unknown))
+            plans.append((f"missing:{alias}.{fieldname}{KNOWN_UNKNOWN}", unknown))
         if policy.when is TRUE:
             pass  # no 'when': the policy only checks applicability and required fields
         elif policy.doc.outcome == "review":

@@ -16,6 +16,11 @@ GATE = "$gate"  # the fact type of stratum gates (P7)
 REACH = "$reach"  # the fact type of lineage walks' steps (see ReachSpec)
 
 
+# How a missing-field gap caused by a field known to be unknown is named: the outcome tells
+# the two kinds of gap apart by it (a missing field is indeterminate, an unknown a review).
+KNOWN_UNKNOWN = " (known to be unknown)"
+
+
 @dataclass(eq=False)
 class Atom:
     """One pattern of a rule: a fact of ``fact_type`` named ``name`` with ``tests``."""

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from aigov.compile.rules import CompiledPolicies, RuleMeta
+from aigov.compile.rules import KNOWN_UNKNOWN, CompiledPolicies, RuleMeta
 from aigov.errors import AigovError, Problem
 from aigov.evaluate.facts import Partition
 from aigov.evaluate.session import Evaluator
@@ -295,6 +295,25 @@ class _Assembler:
         staged = self.staged(policy)
         if staged:
             common["severity"] = STAGED
+        unknowns = sorted({gap for gap in gaps or [] if gap.endswith(KNOWN_UNKNOWN)})
+        gaps = [gap for gap in gaps or [] if not gap.endswith(KNOWN_UNKNOWN)]
+        if unknowns:
+            # a field the policy reads is known to be unknown: a person must judge (review,
+            # which blocks like a fail; never a pass, and never a non-blocking indeterminate)
+            waiver = self.waiver_for(partition, policy.id, subject)
+            base = applicable[policy.id][subject]
+            message = staged + self.message(policy, partition, subject, base, None)
+            outcome = (
+                Outcome.waived if waiver is not None and not waiver.expired else Outcome.review
+            )
+            return outcome, Finding(
+                id=fid,
+                outcome=outcome,
+                message=message,
+                missing=sorted({*unknowns, *gaps}),
+                waiver=waiver,
+                **common,
+            )
         if gaps:
             gaps = sorted(set(gaps))
             base = applicable[policy.id][subject]
