@@ -230,12 +230,12 @@ def test_invalid_ids(write_registry) -> None:
 )
 def test_bad_dates(write_registry, value: str, message: str) -> None:
     text = (
-        PROVIDER
-        + f"models:\n  - id: m1\n    name: M1\n    provider: p1\n    release_date: {value}\n"
+        PROVIDER + f"models:\n  - id: m1\n    name: M1\n    provider: p1\n"
+        f"    commission_notified_at: {value}\n"
     )
     problems = problems_in(write_registry(text=text))
     assert [(p.line, p.record, p.field, p.message) for p in problems] == [
-        (8, "model 'm1'", "release_date", message)
+        (8, "model 'm1'", "commission_notified_at", message)
     ]
 
 
@@ -628,7 +628,9 @@ def test_json_schema_accepts_valid_files(sample_registry) -> None:
         (lambda d: d["providers"][0].update(colour="red"), "Additional properties"),
         (lambda d: d.update(modles=[]), "Additional properties"),
         (lambda d: d["models"][0].update(weights="half_open"), "is not one of"),
-        (lambda d: d["models"][0].update(release_date="20 Jan 2025"), "is not a 'date'"),
+        (lambda d: d["models"][0].update(commission_notified_at="20 Jan 2025"), "is not a 'date'"),
+        # a date that may be known to the month or year only
+        (lambda d: d["models"][0].update(release_date="20 Jan 2025"), "does not match"),
         (lambda d: d["models"][0].pop("name"), "'name' is a required property"),
         (lambda d: d["models"][0].update(name=123), "is not of type 'string'"),
         (lambda d: d["deployments"][0].update(environment="qa"), "is not one of"),

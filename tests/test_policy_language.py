@@ -17,13 +17,13 @@ import yaml
 
 from aigov.compile.compiler import compile_policies
 from aigov.errors import InputError
-from aigov.evaluate.outcomes import PartitionEvaluator
-from aigov.evaluate.pipeline import audit, iter_partitions, resolve_models
+from aigov.evaluate.pipeline import audit
 from aigov.policy.loader import load_policies
 from aigov.registry.operations import import_paths
 from aigov.registry.store import open_registry
 from aigov.results.findings import Finding, Outcome
 from aigov.results.severity import Severity
+from aigov_testing.evaluation import evaluate_policies
 
 AS_OF = dt.date(2025, 6, 1)
 
@@ -90,24 +90,9 @@ def evaluate(tmp_path: Path):
     counter = iter(range(1000))
 
     def run(policies: str, registry: dict, as_of: dt.date = AS_OF, base: bool = True) -> Evaluation:
-        n = next(counter)
-        pdir = tmp_path / f"policies{n}"
-        pdir.mkdir()
-        (pdir / "p.yaml").write_text(textwrap.dedent(policies))
-        rfile = tmp_path / f"registry{n}.yaml"
-        rfile.write_text(yaml.safe_dump(_merge(BASE, registry) if base else registry))
-        policy_set = load_policies([pdir], include_builtin=False)
-        compiled = compile_policies(policy_set, as_of)
-        evaluator = PartitionEvaluator(compiled, Severity.high)
-        outcomes: dict = {}
-        findings: dict = {}
-        with open_registry(f"sqlite:///{tmp_path / f'r{n}.db'}", create=True) as reg:
-            import_paths(reg, [rfile])
-            for partition in iter_partitions(reg, compiled, resolve_models(reg)):
-                result = evaluator(partition)
-                outcomes.update(result.outcomes)
-                findings.update({(f.policy, f.subject): f for f in result.findings})
-        return Evaluation(outcomes, findings)
+        data = _merge(BASE, registry) if base else registry
+        folder = tmp_path / f"run{next(counter)}"
+        return Evaluation(*evaluate_policies(folder, textwrap.dedent(policies), data, as_of))
 
     return run
 

@@ -1,8 +1,10 @@
-"""Registry schema v2: v1 databases are upgraded by a migration, never read half-understood.
+"""Registry schema v2 and v3: older databases are upgraded by a migration, never read
+half-understood.
 
 ``fixtures/registry-v1.sql`` is a real v1 database (the example registry imported by aigov
 at schema version 1, dumped with SQLite's ``.dump``). PostgreSQL has no such dump: there the
-v1 layout is made by removing the v2 columns from a fresh schema.
+v1 layout is made by removing the v2 and v3 columns from a fresh schema (and giving its dates
+back their DATE type).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def test_reading_commands_refuse_a_v1_database_and_change_nothing(tmp_path: Path
     ):
         result = invoke_cli(tmp_path, *args)
         assert result.exit_code == 2, (args, result.output)
-        assert "schema version 1, older than this aigov's (2)" in result.stderr
+        assert f"schema version 1, older than this aigov's ({SCHEMA_VERSION})" in result.stderr
         assert "aigov registry migrate" in result.stderr
     assert (tmp_path / "v1.db").read_bytes() == before
 
@@ -60,7 +62,7 @@ def test_migrate_upgrades_a_v1_database_keeping_every_record(tmp_path: Path) -> 
     assert result.stdout.strip().endswith(f"from schema version 1 to {SCHEMA_VERSION}")
     assert _version(url) == str(SCHEMA_VERSION)
     again = invoke_cli(tmp_path, "registry", "migrate", "--db", url)
-    assert again.exit_code == 0 and "already at schema version 2" in again.stdout
+    assert again.exit_code == 0 and f"already at schema version {SCHEMA_VERSION}" in again.stdout
 
     # every v1 record is still there, and each still validates (export reads them all) ...
     export = invoke_cli(tmp_path, "registry", "export", "--db", url, "-o", str(exported_v1))
@@ -98,8 +100,9 @@ def test_import_upgrades_a_v1_database(tmp_path: Path) -> None:
     assert _version(url) == str(SCHEMA_VERSION)
 
 
-def test_migration_on_each_backend(db_url: str) -> None:
-    """The migration statements run on PostgreSQL too: a v2 schema stripped back to v1."""
+def test_migration_on_each_backend(db_url: str, tmp_path: Path) -> None:
+    """The migration statements run on PostgreSQL too: a v3 schema stripped back to v1.
+    After it, a date known only to the month is stored and read back as written."""
     if db_url.startswith("sqlite"):
         Path(sa.make_url(db_url).database or "").parent.mkdir(parents=True, exist_ok=True)
         v1_sqlite(Path(sa.make_url(db_url).database or ""))
@@ -109,6 +112,18 @@ def test_migration_on_each_backend(db_url: str) -> None:
             conn.execute(sa.text("ALTER TABLE dataset DROP COLUMN creator"))
             conn.execute(sa.text("ALTER TABLE lineage DROP COLUMN performed_by"))
             conn.execute(sa.text("ALTER TABLE model DROP COLUMN licence_history"))
+            for table, column in (("model", "safety_risk_assessment"), ("model", "domain"),
+                                  ("model", "standard_compliance"), ("model", "autonomy_type"), ("model", "terms"),
+                                  ("dataset", "tags"), ("dataset", "availability"),
+                                  ("dataset", "sensitive_personal_information")):  # fmt: skip
+                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+            for table, column in (("model", "release_date"), ("model", "eu_placed_on_market"),
+                                  ("terms", "effective_from"), ("terms", "effective_to")):  # fmt: skip
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {table} ALTER COLUMN {column} TYPE DATE USING {column}::date"
+                    )
+                )
             conn.execute(sa.text("ALTER TABLE dataset DROP COLUMN licence_history"))
             for table in ("provider", "terms", "model", "dataset", "lineage", "investigation",
                           "approval", "deployment", "waiver"):  # fmt: skip
@@ -120,4 +135,15 @@ def test_migration_on_each_backend(db_url: str) -> None:
     assert _version(db_url) == str(SCHEMA_VERSION)
     with open_registry(db_url) as registry, registry.read() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("dataset")}
-        assert "creator" in columns
+        assert {"creator", "availability", "tags"} <= columns
+    (tmp_path / "partial.yaml").write_text(
+        "providers: [{id: acme, name: Acme}]\n"
+        "models: [{id: m, name: m, provider: acme, release_date: '2025-01',\n"
+        "          eu_placed_on_market: 2025, safety_risk_assessment: low}]\n",
+        encoding="utf-8",
+    )
+    imported = invoke_cli(tmp_path, "registry", "import", "--db", db_url, tmp_path / "partial.yaml")
+    assert imported.exit_code == 0, imported.output
+    shown = invoke_cli(tmp_path, "registry", "show", "--db", db_url, "m", "--format", "json")
+    record = json.loads(shown.stdout)["record"]
+    assert (record["release_date"], record["eu_placed_on_market"]) == ("2025-01", "2025")

@@ -44,10 +44,12 @@ from aigov.compile.dnf import (
     list_join,
     ordering_join,
 )
+from aigov.compile.partial_dates import partial_fields, rewrite
 from aigov.compile.rules import (
     KEEP_RULE,
     KNOWN_UNKNOWN,
     REACH,
+    UNDECIDED,
     Atom,
     CompiledPolicies,
     HostCheck,
@@ -77,6 +79,7 @@ from aigov.policy.ast import (
     PolicySet,
     Ref,
     Test,
+    tests_in,
 )
 from aigov.policy.operators import OPERATORS, literal_pattern, regex_field
 from aigov.policy.schema import ANY, STR, FieldType, engine_field, engine_number
@@ -417,7 +420,13 @@ class Compiler:
 
     def compile_policy(self, policy: Policy) -> None:
         self.origin = (policy.file, f"policy '{policy.id}'")
-        subject_conjs = dnf(policy.subject.where)
+        # Dates known to the month or year only are tested in three values (see
+        # aigov.compile.partial_dates): applicability, gaps and the undecided outcome take the
+        # possible form of every test, a fail or a review only the certain form.
+        partial = partial_fields(policy.subject.where, policy.when, policy.review_if)
+        subject_conjs = {
+            certain: dnf(rewrite(policy.subject.where, certain)) for certain in (True, False)
+        }
         plans: list[tuple[str, Condition]] = [("applicable", TRUE)]
         for requirement in policy.requires:
             ref = requirement.field
@@ -435,7 +444,13 @@ class Compiler:
         read |= {(r.field.alias, r.field.field.split(".")[0]) for r in policy.requires}
         for alias, fieldname in sorted(read):
             unknown = Test(alias, "unknown", "contains", fieldname, UNKNOWN_LIST, 0)
-            plans.append((f"missing:{alias}.{fieldname}{KNOWN_UNKNOWN}", unknown))
+            # only where the policy could hold whatever the field's value: a licence known
+            # to be unknown is nothing to review for a policy about a base model the model
+            # does not have
+            could_hold = _whatever(policy.when, alias, fieldname, True)
+            plans.append(
+                (f"missing:{alias}.{fieldname}{KNOWN_UNKNOWN}", All((unknown, could_hold)))
+            )
         if policy.when is TRUE:
             pass  # no 'when': the policy only checks applicability and required fields
         elif policy.doc.outcome == "review":
@@ -445,25 +460,29 @@ class Compiler:
         else:
             plans.append(("fail", All((policy.when, Not(policy.review_if)))))
             plans.append(("review", All((policy.when, policy.review_if))))
+        if partial and policy.when is not TRUE:
+            plans.append((f"undecided:{UNDECIDED.format(', '.join(partial))}", policy.when))
         review_texts = (
             {_absent_text(item) for conj in dnf(Not(policy.review_if)) for item in conj}
             if policy.review_if is not TRUE
             else set()
         )
         for role, condition in plans:
-            conjs = expand(dnf(condition))
-            if len(conjs) * len(subject_conjs) > 64:
+            certain = role in ("fail", "review")
+            conjs = expand(dnf(rewrite(condition, certain)))
+            subjects = subject_conjs[certain]
+            if len(conjs) * len(subjects) > 64:
                 self.problems.append(
                     Problem(
                         policy.file,
                         policy.line,
-                        f"condition expands to {len(conjs) * len(subject_conjs)} "
+                        f"condition expands to {len(conjs) * len(subjects)} "
                         "rules (limit 64); simplify 'any'/'not' nesting",
                         record=f"policy '{policy.id}'",
                     )
                 )
                 return
-            for subject_conj in subject_conjs:
+            for subject_conj in subjects:
                 for conj in conjs:
                     base_role = role.split(":")[0]
                     # Applicability and missing-field rules name the subject pattern the
@@ -538,24 +557,42 @@ class Compiler:
 UNKNOWN_LIST = FieldType("list", item=STR)
 
 
+_FALSE = AnyOf(())
+
+
+def _whatever(node: Condition, alias: str, fieldname: str, positive: bool) -> Condition:
+    """``node`` holding for some value of ``alias.fieldname``: each test of that field (or
+    against it, by reference) becomes true where it counts for the condition and false under
+    a negation (the possible form, as for partial dates in aigov.compile.partial_dates)."""
+    if isinstance(node, Test):
+        ref = node.value
+        tests_field = node.alias == alias and node.field.split(".")[0] == fieldname
+        by_reference = (
+            isinstance(ref, Ref) and ref.alias == alias and ref.field.split(".")[0] == fieldname
+        )
+        if tests_field or by_reference:
+            return TRUE if positive else _FALSE
+        return node
+    if isinstance(node, All):
+        return All(tuple(_whatever(item, alias, fieldname, positive) for item in node.items))
+    if isinstance(node, AnyOf):
+        return AnyOf(tuple(_whatever(item, alias, fieldname, positive) for item in node.items))
+    if isinstance(node, Not):
+        return Not(_whatever(node.item, alias, fieldname, not positive))
+    if isinstance(node, Bind):
+        return dataclasses.replace(node, where=_whatever(node.where, alias, fieldname, positive))
+    raise TypeError(node)  # pragma: no cover - Condition has no other members
+
+
 def _fields_read(node: Condition, aliases: set[str]) -> set[tuple[str, str]]:
     """The (alias, top-level field) pairs of ``aliases`` that ``node`` tests, except tests
     of confidence and of the unknown list itself."""
-    found: set[tuple[str, str]] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Test):
-            top = item.field.split(".")[0]
-            if item.alias in aliases and top not in ("unknown", "confidence", "confidence_of"):
-                found.add((item.alias, top))
-        elif isinstance(item, All | AnyOf):
-            stack.extend(item.items)
-        elif isinstance(item, Not):
-            stack.append(item.item)
-        elif isinstance(item, Bind):
-            stack.append(item.where)
-    return found
+    return {
+        (test.alias, top)
+        for test in tests_in(node)
+        if test.alias in aliases
+        and (top := test.field.split(".")[0]) not in ("unknown", "confidence", "confidence_of")
+    }
 
 
 def _absent_text(item: Item) -> str | None:

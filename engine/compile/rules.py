@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aigov.policy.ast import PolicySet, Test
+from aigov.policy.schema import LAST_DAY
 
 GATE = "$gate"  # the fact type of stratum gates (P7)
 REACH = "$reach"  # the fact type of lineage walks' steps (see ReachSpec)
@@ -19,6 +20,8 @@ REACH = "$reach"  # the fact type of lineage walks' steps (see ReachSpec)
 # How a missing-field gap caused by a field known to be unknown is named: the outcome tells
 # the two kinds of gap apart by it (a missing field is indeterminate, an unknown a review).
 KNOWN_UNKNOWN = " (known to be unknown)"
+# How an undecided outcome names the dates it rests on (aigov.compile.partial_dates).
+UNDECIDED = "{} (known only to the month or year)"
 
 
 @dataclass(eq=False)
@@ -79,13 +82,13 @@ class RuleMeta:
     """What an action needs to know about the rule that fired."""
 
     name: str
-    role: str  # applicable | missing | fail | review | derive | aux
+    role: str  # applicable | missing | undecided | fail | review | derive | aux
     policy: str | None = None
     subject: str | None = None  # subject alias
     aliases: list[str] = field(default_factory=list)  # policy aliases bound (evidence order)
     reach: dict[str, str] = field(default_factory=dict)  # alias -> reach pattern name
     walks: dict[str, str] = field(default_factory=dict)  # reach pattern name -> reach type
-    missing: str | None = None  # for role=missing: "alias.field"
+    missing: str | None = None  # for role=missing: "alias.field"; undecided: the dates
     absent: list[str] = field(default_factory=list)  # descriptions of absence conditions
     produces: str | None = None  # derived fact type
     fields: dict[str, tuple[str, str]] = field(
@@ -99,6 +102,8 @@ class RuleMeta:
     def use(self, alias: str, fieldname: str) -> None:
         """Record that the rule tests ``alias.fieldname`` (once, in first-use order)."""
         fields = self.used_fields.setdefault(alias, [])
+        # the last possible day of a partial date is the date's own field to a reader
+        fieldname = fieldname.removesuffix(LAST_DAY)
         if fieldname not in fields:
             fields.append(fieldname)
 

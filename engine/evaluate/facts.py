@@ -32,6 +32,8 @@ from aigov.policy.schema import (
     CONFIDENCE_OF,
     DATE,
     FACT_SCHEMA,
+    LAST_DAY,
+    PRECISION_SUFFIX,
     RECORD_META,
     engine_field,
     engine_number,
@@ -44,7 +46,13 @@ from aigov.registry.licences import (
     most_restrictive,
     parse_licence,
 )
-from aigov.registry.records import KINDS, Confidence, DeploymentBase
+from aigov.registry.records import (
+    KINDS,
+    Confidence,
+    DeploymentBase,
+    date_bounds,
+    date_precision,
+)
 from aigov.registry.store import (
     DATASET_LINK_FIELDS,
     chunked,
@@ -77,6 +85,12 @@ _DATE_FIELDS: dict[str, frozenset[str]] = {
     fact_type: frozenset(engine_field(name) for name, ftype in fields.items() if ftype == DATE)
     for fact_type, fields in FACT_SCHEMA.items()
 }
+# Dates that may be known to the month or year only: the fact holds their first day, their
+# last (``<field>__last``) and their precision (``<field>_precision``).
+_PARTIAL_DATE_FIELDS: dict[str, frozenset[str]] = {
+    fact_type: frozenset(engine_field(name) for name, ftype in fields.items() if ftype.partial)
+    for fact_type, fields in FACT_SCHEMA.items()
+}
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -98,6 +112,11 @@ def make_fact(fact_type: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
     for name in _DATE_FIELDS.get(fact_type, ()):
         if name in fact:
             fact[name] = dt.date.fromisoformat(fact[name]).toordinal()
+    for name in _PARTIAL_DATE_FIELDS.get(fact_type, ()):
+        if name in fact:
+            first, last = date_bounds(str(fact[name]))
+            fact[f"{name}{PRECISION_SUFFIX}"] = date_precision(str(fact[name]))
+            fact[name], fact[f"{name}{LAST_DAY}"] = first.toordinal(), last.toordinal()
     fact["t"] = fact_type
     fact["key"] = key
     fact["id"] = f"{fact_type}|{key}"

@@ -5,6 +5,7 @@ a required field."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,14 @@ STAGED = Severity.info
 # lineage paths are listed and the rest counted (``Finding.evidence_omitted``); ``aigov
 # explain`` lists every one.
 MAX_EVIDENCE = 20
+
+
+def _match_order(match: dict[str, Any]) -> str:
+    """A deterministic order of matches (the engine's order of events is not one)."""
+    return json.dumps(
+        {alias: fact.get("id") for alias, fact in match.items() if isinstance(fact, dict)},
+        sort_keys=True,
+    )
 
 
 def _match_key(meta: RuleMeta, match: dict[str, Any]) -> tuple[Any, ...]:
@@ -231,7 +240,10 @@ class _Assembler:
     ) -> tuple[list[Finding], dict[str, Outcome], dict[tuple[str, str], Outcome]]:
         """Findings, the worst outcome per policy, and every (policy, subject) outcome."""
         applicable: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        missing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        # the gaps of each (policy, subject), with the match that found each one
+        missing: dict[str, dict[str, list[tuple[str, dict[str, Any]]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         matches: dict[tuple[str, str], dict[str, list[tuple[RuleMeta, dict[str, Any]]]]] = (
             defaultdict(lambda: defaultdict(list))
         )
@@ -241,7 +253,7 @@ class _Assembler:
             if meta.role == "applicable":
                 applicable[event_policy].setdefault(subject, match)
             elif meta.role == "missing":
-                missing[event_policy][subject].append(meta.missing or "")
+                missing[event_policy][subject].append((meta.missing or "", match))
             else:
                 matches[(event_policy, subject)][meta.role].append((meta, match))
         findings: list[Finding] = []
@@ -271,12 +283,13 @@ class _Assembler:
         policy: Policy,
         subject: str,
         applicable: dict[str, dict[str, dict[str, Any]]],
-        missing: dict[str, dict[str, list[str]]],
+        missing: dict[str, dict[str, list[tuple[str, dict[str, Any]]]]],
         matches: dict[tuple[str, str], dict[str, list[tuple[RuleMeta, dict[str, Any]]]]],
     ) -> tuple[Outcome, Finding | None]:
         if subject not in applicable.get(policy.id, {}):
             return Outcome.not_applicable, None
-        gaps = missing.get(policy.id, {}).get(subject)
+        gap_matches = missing.get(policy.id, {}).get(subject) or []
+        gaps = [gap for gap, _ in gap_matches]
         found = matches.get((policy.id, subject))
         if not gaps and not found:
             return Outcome.passed, None  # the common case: nothing to build
@@ -295,13 +308,17 @@ class _Assembler:
         staged = self.staged(policy)
         if staged:
             common["severity"] = STAGED
-        unknowns = sorted({gap for gap in gaps or [] if gap.endswith(KNOWN_UNKNOWN)})
-        gaps = [gap for gap in gaps or [] if not gap.endswith(KNOWN_UNKNOWN)]
+        unknowns = sorted({gap for gap in gaps if gap.endswith(KNOWN_UNKNOWN)})
+        gaps = [gap for gap in gaps if not gap.endswith(KNOWN_UNKNOWN)]
         if unknowns:
             # a field the policy reads is known to be unknown: a person must judge (review,
-            # which blocks like a fail; never a pass, and never a non-blocking indeterminate)
+            # which blocks like a fail; never a pass, and never a non-blocking indeterminate).
+            # The message speaks of the records the policy matched whatever the field's value.
             waiver = self.waiver_for(partition, policy.id, subject)
-            base = applicable[policy.id][subject]
+            base = min(
+                (match for gap, match in gap_matches if gap == unknowns[0]),
+                key=_match_order,
+            )
             message = staged + self.message(policy, partition, subject, base, None)
             outcome = (
                 Outcome.waived if waiver is not None and not waiver.expired else Outcome.review
@@ -323,6 +340,15 @@ class _Assembler:
             )
         found = found or {}
         role = "fail" if found.get("fail") else "review" if found.get("review") else None
+        if role is None and found.get("undecided"):
+            # the violation holds for some of the days a month- or year-precise date may be,
+            # not for all of them: neither a fail nor a pass can rest on it
+            base = min((match for _, match in found["undecided"]), key=_match_order)
+            message = staged + self.message(policy, partition, subject, base, None)
+            undecided = sorted({meta.missing or "" for meta, _ in found["undecided"]})
+            return Outcome.indeterminate, Finding(
+                id=fid, outcome=Outcome.indeterminate, message=message, missing=undecided, **common
+            )
         if role is None:
             return Outcome.passed, None
         distinct: dict[tuple[Any, ...], tuple[RuleMeta, dict[str, Any]]] = {}

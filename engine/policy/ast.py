@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -117,6 +118,21 @@ class Bind:
 Condition: TypeAlias = Test | All | AnyOf | Not | Bind
 
 TRUE = All(())
+
+
+def tests_in(*nodes: Condition) -> Iterator[Test]:
+    """Every test of the conditions, those inside bindings and negations included."""
+    stack = list(nodes)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Test):
+            yield item
+        elif isinstance(item, All | AnyOf):
+            stack.extend(item.items)
+        elif isinstance(item, Not):
+            stack.append(item.item)
+        elif isinstance(item, Bind):
+            stack.append(item.where)
 
 
 def aliases(node: Condition) -> tuple[set[str], set[str]]:

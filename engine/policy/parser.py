@@ -554,6 +554,13 @@ def _field_test(
         if ftype.kind not in operator.field_kinds:
             ctx.error(here, f"operator '{op}' does not apply to {fieldname} ({ftype.describe()})")
             continue
+        if ftype.partial and op in ("in", "not_in"):
+            ctx.error(
+                here,
+                f"'{op}' does not apply to {fieldname}: it may be known to the month or year "
+                "only, where a list of days has no certain answer (use eq/ne, or lt/le/gt/ge)",
+            )
+            continue
         if ignore_case and not operator.folds:
             ctx.error((*path, "ignore_case"), f"'ignore_case' does not apply to '{op}'")
             continue

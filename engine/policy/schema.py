@@ -27,6 +27,7 @@ from aigov.registry.records import (
     Clause,
     Confidence,
     EvidenceItem,
+    PartialDate,
     RecordBase,
 )
 
@@ -40,6 +41,9 @@ class FieldType:
     item: FieldType | None = None
     # a licence expression: policy literals are compared in their canonical spelling
     licence: bool = False
+    # a date that may be known to the month or year only (aigov.registry.records.PartialDate):
+    # the compiler tests it by its first and last possible day
+    partial: bool = False
 
     def describe(self) -> str:
         if self.kind == "list" and self.item:
@@ -53,6 +57,12 @@ STR = FieldType("str")
 NUMBER = FieldType("number")
 BOOL = FieldType("bool")
 DATE = FieldType("date")
+PARTIAL_DATE = FieldType("date", partial=True)
+PRECISION = FieldType("str", enum=("day", "month", "year"))
+# The engine field holding the last possible day of a partial-date field (the field itself
+# holds the first), and the policy field giving its precision.
+LAST_DAY = "__last"
+PRECISION_SUFFIX = "_precision"
 ANY = FieldType("any")
 
 
@@ -85,6 +95,8 @@ def _field_type(annotation: Any) -> FieldType:
             return NUMBER
         if issubclass(annotation, dt.date):
             return DATE
+        if issubclass(annotation, PartialDate):
+            return PARTIAL_DATE
         if issubclass(annotation, str):
             return STR
     return ANY
@@ -159,6 +171,9 @@ def _record_fields(kind: str, record: type[RecordBase]) -> dict[str, FieldType]:
     for name in list(record.model_fields):
         if name not in RECORD_META | NOT_FACTS:
             fields[f"{CONFIDENCE_OF}.{name}"] = CONFIDENCE
+    for name, ftype in list(fields.items()):
+        if ftype.partial:
+            fields[f"{name}{PRECISION_SUFFIX}"] = PRECISION
     fields.update(COMPUTED.get(kind, {}))
     return fields
 

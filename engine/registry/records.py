@@ -25,7 +25,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    PlainSerializer,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from sqlalchemy import JSON, String
@@ -52,6 +55,92 @@ def _iso_date(value: Any) -> Any:
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+_PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?")
+
+
+class PartialDate(str):
+    """A date known only to the month (``2025-01``) or the year (``2025``), as sources often
+    give a release. Kept as that text; :attr:`first` and :attr:`last` are the first and last
+    day of the period. Policies compare it by the rule in docs/policy-language.md ("Dates
+    known to the month or year"): a test holds when it holds for every day of the period,
+    fails when it holds for none, and is undecided (``indeterminate``) otherwise."""
+
+    __slots__ = ()
+
+    @property
+    def precision(self) -> str:
+        return "month" if "-" in self else "year"
+
+    @property
+    def first(self) -> dt.date:
+        year, _, month = self.partition("-")
+        return dt.date(int(year), int(month or 1), 1)
+
+    @property
+    def last(self) -> dt.date:
+        year, _, month = self.partition("-")
+        if not month:
+            return dt.date(int(year), 12, 31)
+        following = dt.date(int(year) + int(month) // 12, int(month) % 12 + 1, 1)
+        return following - dt.timedelta(days=1)
+
+
+def date_precision(value: dt.date | str) -> str:
+    """``day``, ``month`` or ``year``: how precisely a date field's value (a date, a
+    :class:`PartialDate` or the ISO text of either) is known."""
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return {10: "day", 7: "month"}.get(len(text), "year")
+
+
+def date_bounds(value: dt.date | str) -> tuple[dt.date, dt.date]:
+    """The first and last day a date field's value may be (the same day for a full date);
+    ``value`` is a date, a :class:`PartialDate` or the ISO text of either."""
+    if isinstance(value, dt.date):
+        return value, value
+    if isinstance(value, str) and not isinstance(value, PartialDate) and len(value) == 10:
+        day = dt.date.fromisoformat(value)
+        return day, day
+    partial = PartialDate(value)
+    return partial.first, partial.last
+
+
+def _flexible_date(value: Any) -> dt.date | PartialDate:
+    """A full date (as :data:`IsoDate`), or a month (``2025-01``) or a year (``2025``; an
+    integer too, as YAML reads an unquoted year) as a :class:`PartialDate`."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(text, str) and not isinstance(text, PartialDate):
+        match = _PARTIAL_DATE.fullmatch(text)
+        if match:
+            year, month = int(match[1]), int(match[2] or 1)
+            if year < 1 or not 1 <= month <= 12:
+                raise ValueError(f"invalid date {shown(value)}: no such month or year")
+            return PartialDate(text)
+    if isinstance(value, PartialDate):
+        return value
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        day: dt.date = _iso_date(value)
+        return day
+    raise ValueError(f"invalid date {shown(value)}: expected YYYY-MM-DD, YYYY-MM or YYYY")
+
+
+def _date_text(value: dt.date | PartialDate) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+# A date that may be known to the month or year only: stored and exchanged as its ISO text.
+FlexibleDate = Annotated[
+    PartialDate,
+    PlainValidator(_flexible_date, json_schema_input_type=str),
+    PlainSerializer(_date_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$",
+            "description": "YYYY-MM-DD, or YYYY-MM / YYYY when known only to the month or year",
+        }
+    ),
+]
 # Enum fields are stored as plain text (validated here, not by the database), so a new enum
 # value never needs a PostgreSQL ALTER TYPE migration.
 TEXT_ENUM = String
@@ -161,6 +250,26 @@ class Weights(StrEnum):
     open = "open"
     gated = "gated"
     closed_api = "closed_api"
+
+
+class SafetyRisk(StrEnum):
+    """A model's assessed safety risk, as SPDX 3's ``ai_safetyRiskAssessment`` grades it (the
+    EU AI Act's risk levels)."""
+
+    serious = "serious"
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
+class DatasetAvailability(StrEnum):
+    """How a dataset can be obtained (SPDX 3's ``dataset_datasetAvailability``)."""
+
+    clickthrough = "clickthrough"
+    direct_download = "direct_download"
+    query = "query"
+    registration = "registration"
+    scraping_script = "scraping_script"
 
 
 class Relation(StrEnum):
@@ -415,8 +524,8 @@ class TermsBase(RecordBase):
     kind: TermsKind = Field(sa_type=TEXT_ENUM)
     title: ShortText
     version: ShortText | None = None
-    effective_from: IsoDate | None = None
-    effective_to: IsoDate | None = None
+    effective_from: FlexibleDate | None = Field(default=None, sa_type=String)
+    effective_to: FlexibleDate | None = Field(default=None, sa_type=String)
     url: ShortText | None = None
     clauses: list[Clause] = Field(default_factory=list, sa_type=JSON)
 
@@ -435,7 +544,13 @@ class ModelBase(RecordBase):
         sa_type=JSON,
         description="dated licence changes; the one in force at as_of is the model's licence",
     )
-    release_date: IsoDate | None = None
+    terms: list[RecordId] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="terms records it is used under besides its licence (a gated repository's "
+        "access conditions, a provider's acceptable-use policy)",
+    )
+    release_date: FlexibleDate | None = Field(default=None, sa_type=String)
     modality: list[ShortText] = Field(default_factory=list, sa_type=JSON)
     weights: Weights | None = Field(default=None, sa_type=TEXT_ENUM)
     training_compute_flop: FiniteFloat | None = Field(default=None, ge=0)
@@ -449,13 +564,25 @@ class ModelBase(RecordBase):
         sa_type=JSON,
         description="notices the model displays, e.g. 'Built with Llama', 'NOTICE file'",
     )
-    eu_placed_on_market: IsoDate | None = None
+    eu_placed_on_market: FlexibleDate | None = Field(default=None, sa_type=String)
     commission_notified_at: IsoDate | None = None
     copyright_policy_url: ShortText | None = None
     training_summary_url: ShortText | None = None
     systemic_risk_evidence: list[EvidenceItem] = Field(default_factory=list, sa_type=JSON)
     tags: list[ShortText] = Field(default_factory=list, sa_type=JSON)
     description: Text | None = None
+    safety_risk_assessment: SafetyRisk | None = Field(
+        default=None, sa_type=TEXT_ENUM, description="the assessed safety risk (SPDX 3 AI)"
+    )
+    standard_compliance: list[ShortText] = Field(
+        default_factory=list, sa_type=JSON, description="standards it is stated to comply with"
+    )
+    autonomy_type: bool | None = Field(
+        default=None, description="whether it acts without a human in the loop (SPDX 3 AI)"
+    )
+    domain: list[ShortText] = Field(
+        default_factory=list, sa_type=JSON, description="domains it is meant for (SPDX 3 AI)"
+    )
 
 
 class LineageBase(RecordBase):
@@ -497,6 +624,13 @@ class DatasetBase(RecordBase):
         foreign_key="provider.id",
         index=True,
         description="the provider that created or published the dataset",
+    )
+    tags: list[ShortText] = Field(default_factory=list, sa_type=JSON)
+    availability: DatasetAvailability | None = Field(
+        default=None, sa_type=TEXT_ENUM, description="how it can be obtained (SPDX 3 Dataset)"
+    )
+    sensitive_personal_information: bool | None = Field(
+        default=None, description="whether it holds sensitive personal information"
     )
 
 
@@ -598,7 +732,7 @@ KINDS: dict[str, KindSpec] = {
             "model",
             "models",
             ModelBase,
-            (Reference("provider", ("provider",)),),
+            (Reference("provider", ("provider",)), Reference("terms", ("terms",), many=True)),
         ),
         KindSpec(
             "dataset",

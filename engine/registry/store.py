@@ -22,6 +22,7 @@ from typing import Any
 import pydantic_core
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy import JSON
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel, col
 
@@ -42,7 +43,7 @@ from aigov.registry.records import (
     WaiverBase,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _RECORD_TABLES = (
     "provider",
     "terms",
@@ -57,8 +58,11 @@ _RECORD_TABLES = (
 # The statements that take a database from the version before each key to that version, run
 # in the transaction that records the new version. v2: per-field provenance and known
 # unknowns on every record, licence histories, who created a dataset, who performed a
-# lineage step.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+# lineage step. v3: the governance fields of SPDX 3's AI and Dataset profiles, dataset tags,
+# the terms a model is used under, dates known to the month or year.
+# A statement is SQL for every backend, or (backend, SQL) for one backend only.
+Migration = str | tuple[str, str]
+MIGRATIONS: dict[int, tuple[Migration, ...]] = {
     2: (
         *(
             f"ALTER TABLE {table} ADD COLUMN {column} JSON NOT NULL DEFAULT '{empty}'"
@@ -70,6 +74,27 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE dataset ADD COLUMN creator VARCHAR REFERENCES provider (id)",
         "CREATE INDEX ix_dataset_creator ON dataset (creator)",
         "ALTER TABLE lineage ADD COLUMN performed_by VARCHAR REFERENCES provider (id)",
+    ),
+    3: (
+        "ALTER TABLE model ADD COLUMN safety_risk_assessment VARCHAR",
+        "ALTER TABLE model ADD COLUMN standard_compliance JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE model ADD COLUMN autonomy_type BOOLEAN",
+        "ALTER TABLE model ADD COLUMN domain JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE model ADD COLUMN terms JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE dataset ADD COLUMN tags JSON NOT NULL DEFAULT '[]'",
+        "ALTER TABLE dataset ADD COLUMN availability VARCHAR",
+        "ALTER TABLE dataset ADD COLUMN sensitive_personal_information BOOLEAN",
+        # dates that may be known to the month or year only are kept as their ISO text
+        # (SQLite's DATE columns already hold text; PostgreSQL's must change type)
+        *(
+            ("postgresql", f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR")
+            for table, column in (
+                ("model", "release_date"),
+                ("model", "eu_placed_on_market"),
+                ("terms", "effective_from"),
+                ("terms", "effective_to"),
+            )
+        ),
     ),
 }
 DEFAULT_DB_URL = "sqlite:///aigov.db"
@@ -96,6 +121,18 @@ class RegistryObject(SQLModel, table=True):
     id: str = Field(primary_key=True)
     kind: str = Field(index=True)
     digest: str = Field(default="", description="sha256 of the record's interchange form")
+
+
+class SourceSnapshot(SQLModel, table=True):
+    """What an importer's source last said of a record (its fields in interchange form), the
+    way ``kubectl apply`` keeps the last applied configuration: on a re-import, a field whose
+    stored value is still the source's last word follows the source, and one that differs
+    from it was curated by hand (see :mod:`aigov.registry.merge`)."""
+
+    __tablename__ = "source_snapshot"
+    id: str = Field(primary_key=True)
+    source: str
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
 class RecordOrigin(SQLModel, table=True):
@@ -279,8 +316,12 @@ class Registry:
             )
             if existing is not None:
                 for version in range(int(existing) + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS.get(version, ()):
-                        conn.execute(sa.text(statement))
+                    for migration in MIGRATIONS.get(version, ()):
+                        backend, statement = (
+                            migration if isinstance(migration, tuple) else (None, migration)
+                        )
+                        if backend in (None, self.url.get_backend_name()):
+                            conn.execute(sa.text(statement))
             SQLModel.metadata.create_all(conn)
             if existing is None:
                 conn.execute(
