@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Connection
 
 from aigov.errors import InputError, NotFoundError, Problem, RegistryError
+from aigov.registry.importers import importer
 from aigov.registry.interchange import (
     LoadedRecord,
     check_references,
     read_registry_files,
     record_to_data,
+    validate_documents,
 )
+from aigov.registry.merge import ImportConflict, merge_imported, write_snapshots
 from aigov.registry.records import KINDS, RecordBase
 from aigov.registry.store import (
     DATASET_LINK_FIELDS,
@@ -53,6 +57,8 @@ class ImportReport(BaseModel):
     updated: dict[str, int]
     unchanged: int
     dry_run: bool
+    # an importer's source values that contradict values curated in the registry
+    conflicts: list[ImportConflict] = []
 
     @property
     def changes(self) -> int:
@@ -108,11 +114,16 @@ def import_loaded(
     problems: list[Problem] | None = None,
     *,
     dry_run: bool = False,
+    imported: ImportedBatch | None = None,
 ) -> ImportReport:
     """Import already-validated records (see :func:`import_paths`); ``problems`` found while
-    reading them are reported together with the reference problems."""
+    reading them are reported together with the reference problems. Records an importer
+    read come with ``imported`` (their stubs, and how to merge them: see
+    :mod:`aigov.registry.merge`) and are merged with the registry's instead of replacing."""
     try:
-        return _import_loaded(registry, loaded, list(problems or []), dry_run=dry_run)
+        return _import_loaded(
+            registry, loaded, list(problems or []), dry_run=dry_run, imported=imported
+        )
     except sa.exc.DBAPIError as exc:
         # One short line: SQLAlchemy's own text holds the statement and, for a bulk insert,
         # thousands of bound parameters.
@@ -131,15 +142,24 @@ def reject_invalid_input(loaded: list[LoadedRecord], problems: list[Problem]) ->
 
 
 def _import_loaded(
-    registry: Registry, loaded: list[LoadedRecord], problems: list[Problem], *, dry_run: bool
+    registry: Registry,
+    loaded: list[LoadedRecord],
+    problems: list[Problem],
+    *,
+    dry_run: bool,
+    imported: ImportedBatch | None,
 ) -> ImportReport:
-    files = len({item.file for item in loaded})
+    files = len({item.file for item in loaded}) if imported is None else imported.sources
     with registry.write() as conn:
         if registry.url.get_backend_name() == "postgresql":
             # Imports queue here (SQLite: BEGIN IMMEDIATE): everything below reads what an
             # import that finished while this one waited has written, so records both create
             # are created once and reported unchanged by the second.
             conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({PG_IMPORT_LOCK})"))
+        plan = None
+        if imported is not None and not problems:
+            plan = merge_imported(conn, loaded, imported.stubs, source_wins=imported.source_wins)
+            loaded = plan.records
         problems += check_references(loaded, existing_kinds(conn))
         if problems:
             raise InputError(problems, "registry input rejected, nothing was imported")
@@ -174,13 +194,15 @@ def _import_loaded(
                 updated[kind] = len(updates)
                 changed_digests += [{"key": r.id, "new": digests[r.id]} for r in updates]
             plans.append((kind, inserts, updates))
+        present = plan.stubs_present if plan else 0
         report = ImportReport(
             files=files,
-            records=len(loaded),
+            records=len(loaded) + present,
             created=created,
             updated=updated,
-            unchanged=unchanged,
+            unchanged=unchanged + present,
             dry_run=dry_run,
+            conflicts=plan.conflicts if plan else [],
         )
         if dry_run:
             conn.rollback()
@@ -212,7 +234,50 @@ def _import_loaded(
             for chunk in chunked(links, 5000):
                 conn.execute(sa.insert(link_table), chunk)
         _record_origins(conn, loaded)
+        if plan is not None:
+            write_snapshots(conn, plan.snapshots)
     return report
+
+
+@dataclass
+class ImportedBatch:
+    """What an importer read besides its records: the records it only referenced (created
+    when the registry lacks them), how many source items it read, and whether a source
+    value overrides a curated one."""
+
+    stubs: list[LoadedRecord]
+    sources: int
+    source_wins: bool = False
+
+
+def read_source(
+    fmt: str, sources: list[str], *, source_wins: bool = False, **options: Any
+) -> tuple[list[LoadedRecord], list[Problem], ImportedBatch]:
+    """Read ``sources`` with the importer of ``fmt`` (see :mod:`aigov.registry.importers`)
+    and validate what it mapped exactly as registry files are validated."""
+    batch = importer(fmt)(sources, **options)
+    loaded, problems = validate_documents(batch.documents)
+    stub_records, stub_problems = validate_documents(batch.stubs)
+    stubs: dict[str, LoadedRecord] = {}
+    for item in stub_records:
+        stubs.setdefault(item.record.id, item)  # many cards may name one base model
+    imported = ImportedBatch(list(stubs.values()), batch.sources, source_wins)
+    return loaded, [*batch.problems, *problems, *stub_problems], imported
+
+
+def import_source(
+    registry: Registry,
+    fmt: str,
+    sources: list[str],
+    *,
+    dry_run: bool = False,
+    source_wins: bool = False,
+    **options: Any,
+) -> ImportReport:
+    """Import what an importer reads from ``sources`` (``fmt``: hf, cyclonedx, spdx,
+    mlflow), atomically and idempotently, merged with the registry's records."""
+    loaded, problems, imported = read_source(fmt, sources, source_wins=source_wins, **options)
+    return import_loaded(registry, loaded, problems, dry_run=dry_run, imported=imported)
 
 
 def _record_origins(conn: Connection, loaded: list[LoadedRecord]) -> None:
