@@ -255,6 +255,18 @@ def _days(a: dt.date, b: dt.date) -> int:
     return (b - a).days
 
 
+def _top_findings(blocking: list[Finding]) -> dict[str, Finding]:
+    """Each model's worst blocking finding: the highest severity, a fail before a review,
+    then by policy id (one finding an auditor reads first)."""
+    top: dict[str, Finding] = {}
+    for finding in sorted(
+        blocking,
+        key=lambda f: (-f.severity.rank, f.outcome != Outcome.fail, f.policy, f.subject),
+    ):
+        top.setdefault(finding.model, finding)
+    return top
+
+
 def _context(result: AuditResult) -> dict[str, Any]:
     findings = result.findings
     by_severity = Counter((f.outcome, f.severity) for f in findings)
@@ -263,7 +275,17 @@ def _context(result: AuditResult) -> dict[str, Any]:
     blocking = result.blocking()
     blocking_per_model = Counter(f.model for f in blocking)
     status_counts = Counter(m.status for m in result.models)
-    blocked = [m for m in result.models if m.status == "blocked"]
+    top_finding = _top_findings(blocking)
+    # the worst first: by the severity of the model's worst blocking finding, then by how
+    # many block it, so that the case an auditor must see leads the summary
+    blocked = sorted(
+        (m for m in result.models if m.status == "blocked"),
+        key=lambda m: (
+            -top_finding[m.id].severity.rank if m.id in top_finding else 0,
+            -blocking_per_model[m.id],
+            m.id,
+        ),
+    )
     hosted_open = [
         inv
         for inv in result.investigations
@@ -309,7 +331,9 @@ def _context(result: AuditResult) -> dict[str, Any]:
         ],
         "model_total": len(result.models),
         "status_counts": {s: status_counts.get(s, 0) for s in ("blocked", "attention", "clean")},
-        "blocked": [(m, blocking_per_model[m.id]) for m in blocked[:SUMMARY_CAP]],
+        "blocked": [
+            (m, blocking_per_model[m.id], top_finding.get(m.id)) for m in blocked[:SUMMARY_CAP]
+        ],
         "blocked_more": max(0, len(blocked) - SUMMARY_CAP),
         "hosted_investigations": hosted_open,
         "other_investigations": other_investigations,

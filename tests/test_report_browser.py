@@ -6,8 +6,9 @@ tests are skipped, except under ``CI=true``, where they fail: CI must run them.
 
 Checked: no console errors and no network requests (only the file:// document itself),
 filters and search, pages, printing styles, a 10,000-model report, and that registry strings
-full of markup are shown literally and run nothing. A screenshot is written to
-test-artifacts/report.png.
+full of markup are shown literally and run nothing. Screenshots are written to
+test-artifacts/: report.png (a model opened) and report-first-screen.png (the example
+registry's report as an auditor first sees it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from aigov.reports import render
 from aigov.results.findings import AuditResult
+from aigov_testing.cli import invoke_cli
 from aigov_testing.env import require_in_ci
 from aigov_testing.markup import XSS_FLAG, XSS_IMG, XSS_SCRIPT
 from aigov_testing.reports import audit_to_files
@@ -236,6 +238,40 @@ def test_report_in_the_browser(open_report: Any, tmp_path: Path) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+    report.assert_clean()
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "registry"
+
+
+def test_the_seed_case_is_on_the_first_screen(open_report: Any, tmp_path: Path) -> None:
+    """The example registry's report, as an auditor first sees it (1280x900, no scrolling):
+    the open investigation into DeepSeek and the hosted DeepSeek-R1 it touches, and the
+    blocked models worst first with their worst finding. The first screen is kept as
+    test-artifacts/report-first-screen.png."""
+    db = f"sqlite:///{tmp_path / 'aigov.db'}"
+    assert invoke_cli(tmp_path, "registry", "import", "--db", db, EXAMPLES).exit_code == 0
+    html = tmp_path / "report.html"
+    audited = invoke_cli(
+        tmp_path, "audit", "--db", db, "--as-of", "2025-06-01", "--no-record", "-q",
+        "--format", "html", "-o", html,
+    )  # fmt: skip
+    assert audited.exit_code == 1, audited.output
+    report = open_report(html)
+    page = report.page
+    height = page.viewport_size["height"]
+
+    def on_first_screen(selector: str) -> bool:
+        box = page.locator(selector).first.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+    assert on_first_screen("#investigations tr.investigation:has-text('inv-garante-deepseek')")
+    assert on_first_screen("#investigations a.model-link[href='#model-deepseek-r1']")
+    first_blocked = "#summary table.list:has(th:has-text('worst finding')) tbody tr"
+    assert "critical" in page.locator(first_blocked).first.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-first-screen.png"))
+    assert (ARTIFACTS / "report-first-screen.png").stat().st_size > 10_000
     report.assert_clean()
 
 

@@ -419,7 +419,9 @@ def test_html_contents(small: AuditResult) -> None:
     assert "Open investigations touching hosted models" in html
     assert "inv-0" in html and "inv-4" in html  # inv-4 is closed: in the "other" list
     # both investigation tables say how sure the facts are
-    investigations = html.split('<section id="investigations">', 1)[1].split("</section>", 1)[0]
+    # ... in the summary, before the blocked models
+    investigations = html.split('<div id="investigations">', 1)[1].split("<h3>Blocked models", 1)[0]
+    assert html.index('<div id="investigations">') < html.index("<h3>Outcomes by severity")
     assert investigations.count('<th scope="col">confidence</th>') == 2
     assert investigations.count("<td>declared</td>") == len(small.investigations)
     # waiver register with the expired one highlighted
@@ -561,3 +563,26 @@ def test_report_renders_a_recorded_run(cli: Any, tmp_path: Path) -> None:
     outcomes = Counter(o for m in stored["models"] for o in m["outcomes"].values())
     junit = ET.fromstring((tmp_path / "run.xml").read_text())
     assert junit.get("failures") == str(outcomes["fail"] + outcomes["review"]) == "3"
+
+
+def test_blocked_models_are_listed_worst_first_with_their_worst_finding(
+    small: AuditResult,
+) -> None:
+    """The summary's blocked models: by the severity of their worst blocking finding (not
+    alphabetically), each with that finding readable without opening the model."""
+    page = render("html", small)
+    section = page[page.index("<h3>Blocked models</h3>") :]
+    section = section[: section.index("</table>")]
+    rows = re.findall(r'href="#model-([^"]+)">.*?class="top-finding">(.*?)</td>', section)
+    blocking = small.blocking()
+    assert rows and len(rows) == min(25, len({f.model for f in blocking}))  # SUMMARY_CAP
+    worst = {model: max(f.severity.rank for f in blocking if f.model == model) for model, _ in rows}
+    ranks = [worst[model] for model, _ in rows]
+    assert ranks == sorted(ranks, reverse=True)
+    assert ranks[0] > ranks[-1]  # the fixture has blocked models of several severities
+    for model, cell in rows:
+        top = min(
+            (f for f in blocking if f.model == model),
+            key=lambda f: (-f.severity.rank, f.outcome != Outcome.fail, f.policy, f.subject),
+        )
+        assert f"sev-{top.severity.value}" in cell and f"<strong>{top.policy}</strong>" in cell
