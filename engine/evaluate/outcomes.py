@@ -61,6 +61,11 @@ STAGED = Severity.info
 MAX_EVIDENCE = 20
 
 
+def _is_record(name: str, fact: Any) -> bool:
+    """Whether a match entry is a record the policy bound (not an engine-internal fact)."""
+    return isinstance(fact, dict) and "key" in fact and not name.startswith(("g_", "$"))
+
+
 def _match_order(match: dict[str, Any]) -> str:
     """A deterministic order of matches (the engine's order of events is not one)."""
     return json.dumps(
@@ -176,6 +181,7 @@ class _Assembler:
         subject: str,
         match: dict[str, Any] | None,
         evidence: Match | None,
+        matches: list[dict[str, Any]] | None = None,
     ) -> str:
         context: dict[str, Any] = {
             "as_of": self.as_of.isoformat(),
@@ -191,8 +197,16 @@ class _Assembler:
         context[policy.subject.alias] = context["subject"]
         if match:
             for name, fact in match.items():
-                if isinstance(fact, dict) and "key" in fact and not name.startswith(("g_", "$")):
+                if _is_record(name, fact):
                     context[name] = self.record_data(partition, fact)
+        matched: dict[str, dict[str, dict[str, Any]]] = {}
+        for each in matches or ([match] if match else []):
+            for name, fact in each.items():
+                if _is_record(name, fact):
+                    matched.setdefault(name, {}).setdefault(
+                        fact["key"], self.record_data(partition, fact)
+                    )
+        context["matched"] = {name: list(found.values()) for name, found in matched.items()}
         try:
             text = render_message(policy.template, context)
         except TemplateBudgetError as exc:  # a message too big to build fails the evaluation
@@ -376,7 +390,10 @@ class _Assembler:
         waiver = self.waiver_for(partition, policy.id, subject)
         if waiver is not None and not waiver.expired:
             outcome = Outcome.waived
-        message = staged + self.message(policy, partition, subject, first_raw, first_match)
+        raw_matches = [raw for _, raw, _ in ordered]
+        message = staged + self.message(
+            policy, partition, subject, first_raw, first_match, raw_matches
+        )
         return outcome, Finding(
             id=fid,
             outcome=outcome,

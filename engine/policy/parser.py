@@ -36,7 +36,9 @@ from aigov.registry.records import Relation
 
 # ----------------------------------------------------------------------------- templates
 
-TEMPLATE_GLOBALS = ("as_of", "policy", "subject", "path")
+# ``matched``: alias -> every distinct record the finding's matches bound to it, so that a
+# message can name all the records it is about, not only the first match's
+TEMPLATE_GLOBALS = ("as_of", "policy", "subject", "path", "matched")
 
 # What one message template may build while it renders (checked before each operation that
 # could exceed it, so that nothing too big is ever allocated): the length of any string or
