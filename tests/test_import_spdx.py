@@ -400,7 +400,7 @@ def test_invalid_values_are_not_mapped() -> None:
         ("no-graph.spdx3.json", 3,
          "@graph must be a list of elements (an SPDX 3 JSON-LD document holds its elements "
          "in @graph)"),
-        ("not-json.spdx3.json", 4, "invalid JSON: Expecting property name enclosed in double quotes"),
+        ("not-json.spdx3.json", 4, "invalid JSON: Expecting ':' delimiter"),
         ("duplicate-key.spdx3.json", 8, "duplicate key 'name'"),
     ],
 )  # fmt: skip
