@@ -15,6 +15,7 @@ This is a benchmark, not a test: nothing here asserts a time.
 
     python bench/run.py                       # 1k, 10k, 100k; workers 1 and 2
     python bench/run.py --sizes 1000 10000    # quicker
+    python bench/run.py --dask                # also --executor dask on two local workers
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="also audit with --executor dask on a LocalCluster of two workers (aigov-rules[dask])",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--gate-repeats", type=int, default=5)
     parser.add_argument(
@@ -181,9 +187,14 @@ def main() -> None:
             "audits": [],
         }
         repeats = args.repeats if size <= 10_000 else 1
-        for workers in args.workers:
-            print(f"N={size}: audit --workers {workers} x{repeats} ...", file=sys.stderr)
-            out = OUT / f"audit-{size}-w{workers}.json"
+        runs_of: list[tuple[str, list[str]]] = [
+            (str(workers), ["--workers", str(workers)]) for workers in args.workers
+        ]
+        if args.dask:
+            runs_of.append(("dask 2", ["--executor", "dask", "--workers", "2"]))
+        for label, how in runs_of:
+            print(f"N={size}: audit {' '.join(how)} x{repeats} ...", file=sys.stderr)
+            out = OUT / f"audit-{size}-{label.replace(' ', '-')}.json"
             command = [
                 "audit",
                 "--db",
@@ -192,8 +203,7 @@ def main() -> None:
                 AS_OF,
                 "--quiet",
                 "--no-record",
-                "--workers",
-                str(workers),
+                *how,
                 "--format",
                 "json",
                 "-o",
@@ -202,14 +212,14 @@ def main() -> None:
             runs = sorted((measure(command) for _ in range(repeats)), key=lambda r: r["wall"])
             audited = {**runs[len(runs) // 2], "walls": [r["wall"] for r in runs]}  # the median
             audited.update(
-                workers=workers,
+                workers=label,
                 models_per_second=size / audited["wall"],
                 ms_per_model=1000 * audited["wall"] / size,
                 json_bytes=out.stat().st_size if out.exists() else None,
             )
             entry["audits"].append(audited)
-        identical = len({(OUT / f"audit-{size}-w{w}.json").read_bytes() for w in args.workers})
-        entry["workers_output_identical"] = identical == 1
+        outputs = [OUT / f"audit-{size}-{label.replace(' ', '-')}.json" for label, _ in runs_of]
+        entry["workers_output_identical"] = len({o.read_bytes() for o in outputs}) == 1
         results["sizes"].append(entry)
         with open(OUT / "results.json", "w") as handle:
             json.dump(results, handle, indent=2)

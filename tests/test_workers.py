@@ -24,6 +24,7 @@ import pytest
 from aigov.evaluate.pipeline import PARTITION_CHUNK
 from aigov_testing.cli import find_aigov_script, invoke_cli
 from aigov_testing.env import AIGOV_ENV, CLEAN_ENV
+from aigov_testing.processes import children, cmdline
 from aigov_testing.registry_data import SYNTHETIC_POLICIES as POLICIES
 from aigov_testing.registry_data import load_bench_generator
 
@@ -96,8 +97,8 @@ class Audit:
     def workers(self) -> list[int]:
         """The worker processes: children running the same command as the parent (the
         spool watchdog, also a child, runs another)."""
-        command = _cmdline(self.pid)  # read now: right after the fork it was pytest's
-        return [pid for pid in _children(self.pid) if _cmdline(pid) == command]
+        command = cmdline(self.pid)  # read now: right after the fork it was pytest's
+        return [pid for pid in children(self.pid) if cmdline(pid) == command]
 
     def spools(self) -> list[Path]:
         return sorted(self.tmpdir.glob("aigov-spool-*"))
@@ -147,23 +148,6 @@ def start_audit(tmp_path: Path, synthetic: dict[str, Any]) -> Iterator[Callable[
 
 
 # ----------------------------------------------------------------------------- /proc
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -73,7 +73,23 @@ def _outputs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[s
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes (default: the number of CPUs).",
+    help="Worker processes, or with --executor dask the LocalCluster's (default: the number "
+    "of CPUs).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["processes", "dask"]),
+    default="processes",
+    show_default=True,
+    help="How partitions are spread: forked worker processes, or Dask tasks (needs "
+    "aigov-rules[dask]; without --scheduler, on a LocalCluster of --workers processes).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="With --executor dask: the Dask scheduler to run on (tcp://host:8786); its workers "
+    "open the registry themselves (PostgreSQL, or a SQLite file they can all read).",
 )
 @click.option("--no-record", is_flag=True, help="Do not store this run in the run history.")
 @click.option(
@@ -109,6 +125,8 @@ def audit(
     formats: tuple[str, ...],
     outputs: tuple[str, ...],
     workers: int | None,
+    executor: Literal["processes", "dask"],
+    scheduler: str | None,
     no_record: bool,
     since: str | None,
     baseline_ref: str | None,
@@ -138,6 +156,12 @@ def audit(
     pairs = _outputs(formats, outputs)
     if since and baseline_ref:
         raise click.UsageError("--since and --baseline both decide the exit code: give one of them")
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler is the Dask scheduler's address: add --executor dask")
+    if scheduler is not None and workers is not None:
+        raise click.UsageError(
+            "with --scheduler the cluster's workers run the audit: drop --workers"
+        )
     started = dt.datetime.now(dt.UTC)
     with open_registry(db) as registry:
         # read before the audit: a bad baseline fails at once, and 'latest' is not this run
@@ -160,6 +184,8 @@ def audit(
                 list(models) or None,
                 fail_on=fail_on,
                 workers=workers or os.cpu_count() or 1,
+                executor=executor,
+                scheduler=scheduler,
                 progress=progress.advance,
             )
         finally:

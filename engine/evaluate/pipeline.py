@@ -29,7 +29,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aigov import __version__
 from aigov.compile.compiler import compile_policies
@@ -57,6 +57,8 @@ from aigov.results.findings import (
 )
 from aigov.results.severity import Severity
 from aigov.results.spool import ResultSpool, SpoolEntry, Totals
+
+Executor = Literal["processes", "dask"]  # how Pipeline.results spreads partitions
 
 PARTITION_CHUNK = 200  # partitions loaded per query batch and handed to a worker at once
 WORKER_TIMEOUT = 300.0  # seconds a worker may spend on one chunk (AIGOV_WORKER_TIMEOUT)
@@ -244,14 +246,35 @@ class Pipeline:
         ids: list[str],
         *,
         workers: int = 1,
+        executor: Executor = "processes",
+        scheduler: str | None = None,
         progress: Callable[[int], None] | None = None,
         transform: Callable[[PartitionResult], Any] | None = None,
     ) -> Iterator[Any]:
-        """Partition results for ``ids``, in id order, sequentially or in worker processes.
+        """Partition results for ``ids``, in id order, sequentially, in worker processes, or
+        as Dask tasks (``executor="dask"``: on the cluster at ``scheduler``, or a LocalCluster
+        of ``workers`` processes; see :mod:`aigov.evaluate.distributed`).
 
         ``transform`` is applied to each result where it is computed (in the worker), so
         that only what the caller keeps crosses the process boundary.
         """
+        if executor == "dask":
+            from aigov.evaluate.distributed import dask_results
+
+            yield from dask_results(
+                self,
+                registry,
+                ids,
+                workers=workers,
+                scheduler=scheduler,
+                progress=progress,
+                transform=transform,
+            )
+            return
+        if executor != "processes":
+            raise AigovError(f"unknown executor {executor!r}: expected 'processes' or 'dask'")
+        if scheduler is not None:
+            raise AigovError("a scheduler address is for the Dask executor (executor='dask')")
         transform = transform or (lambda result: result)
         if workers > 1:
             worker_timeout()  # a bad AIGOV_WORKER_TIMEOUT is an error whatever the size
@@ -446,6 +469,8 @@ def audit(
     *,
     fail_on: Severity | str = Severity.high,
     workers: int = 1,
+    executor: Executor = "processes",
+    scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
     registry_digest: bool = False,
 ) -> AuditResult:
@@ -467,6 +492,11 @@ def audit(
             status use). Default ``high``.
         workers: evaluate partitions in that many processes (default 1). The result is the
             same, byte for byte, for any number.
+        executor: ``"processes"`` (default: forked worker processes, ``workers`` of them) or
+            ``"dask"``: Dask tasks on the cluster at ``scheduler``, or without one on a
+            LocalCluster of ``workers`` processes (needs ``aigov-rules[dask]``; the registry
+            must be a SQLite file or PostgreSQL). The result is the same, byte for byte.
+        scheduler: the Dask scheduler's address (``tcp://host:8786``); only with ``"dask"``.
         progress: called with the number of models just evaluated, as the audit goes.
         registry_digest: also compute the digest of the registry's content
             (``AuditResult.registry_digest``, what a recorded run keeps).
@@ -488,7 +518,9 @@ def audit(
     with pipeline.registry(registry) as reg, stop_signals():
         digest = compute_registry_digest(reg) if registry_digest else None
         ids = pipeline.model_ids(reg, models)
-        results = pipeline.results(reg, ids, workers=workers, progress=progress)
+        results = pipeline.results(
+            reg, ids, workers=workers, executor=executor, scheduler=scheduler, progress=progress
+        )
         return build_result(pipeline.compiled, results, pipeline.fail_on, digest)
 
 
@@ -500,6 +532,8 @@ def audit_to_spool(
     *,
     fail_on: Severity | str = Severity.high,
     workers: int = 1,
+    executor: Executor = "processes",
+    scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
     directory: Path | None = None,
 ) -> ResultSpool:
@@ -528,6 +562,8 @@ def audit_to_spool(
                 registry,
                 ids,
                 workers=workers,
+                executor=executor,
+                scheduler=scheduler,
                 progress=progress,
                 transform=functools.partial(spool_entry, fail_on=pipeline.fail_on),
             )
