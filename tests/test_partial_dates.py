@@ -1,7 +1,7 @@
 """Dates known only to the month or the year (``2025-01``, ``2025``), end to end.
 
 A test of such a date holds when it holds for every day the date may be, fails when it holds
-for none, and is undecided otherwise: an undecided violation is ``indeterminate`` (naming
+for none, and is undecided otherwise: an undecided violation is a blocking ``review`` (naming
 the imprecise date), never a pass and never a fail. Stored and exported as written.
 """
 
@@ -18,7 +18,8 @@ from aigov.compile.compiler import compile_policies
 from aigov.errors import InputError
 from aigov.policy.loader import load_policies
 from aigov.registry.records import ModelBase, PartialDate, date_bounds
-from aigov.results.findings import Outcome
+from aigov.results.findings import Outcome, blocks
+from aigov.results.severity import Severity
 from aigov_testing.cli import invoke_cli
 from aigov_testing.evaluation import evaluate_policies
 
@@ -87,7 +88,7 @@ def test_a_partial_date_is_tested_for_every_day_it_may_be(
     expected = (
         [Outcome.fail] * len(holds)
         + [Outcome.passed] * len(fails)
-        + [Outcome.indeterminate] * len(undecided)
+        + [Outcome.review] * len(undecided)
     )
     got = [outcomes[("D-1", mid)] for mid in ids]
     assert dict(zip(ids.values(), got, strict=True)) == dict(
@@ -121,13 +122,14 @@ def test_negation_swaps_certain_and_possible(evaluate):
     outcomes, _ = evaluate(policies, _models(a="2025-02", b="2024-12", c="2025-01"))
     assert outcomes[("D-1", "a")] == Outcome.fail
     assert outcomes[("D-1", "b")] == Outcome.passed
-    assert outcomes[("D-1", "c")] == Outcome.indeterminate
+    assert outcomes[("D-1", "c")] == Outcome.review
 
 
 def test_applicability_on_a_partial_date_is_never_a_silent_pass(evaluate):
     """The EU AI Act case: placed on the market in August 2025, the month the obligations
     changed. Whether the legacy regime (before 2 Aug) or the new one applies is undecided:
-    both policies say indeterminate, neither passes."""
+    both policies ask for a review, which blocks (an imprecise date never turns a DENY into an
+    ALLOW); neither passes."""
     before = textwrap.dedent(
         """\
         policies:
@@ -168,7 +170,8 @@ def test_applicability_on_a_partial_date_is_never_a_silent_pass(evaluate):
         ],
     }
     outcomes, findings = evaluate(before, registry)
-    assert outcomes[("LEGACY", "aug")] == outcomes[("NEW", "aug")] == Outcome.indeterminate
+    assert outcomes[("LEGACY", "aug")] == outcomes[("NEW", "aug")] == Outcome.review
+    assert blocks(findings[("NEW", "aug")], Severity.high)
     assert findings[("NEW", "aug")].missing == [
         "model.eu_placed_on_market (known only to the month or year)"
     ]
@@ -217,7 +220,7 @@ def test_a_join_between_two_dates_uses_both_periods(evaluate):
     ]
     outcomes, _ = evaluate(policies, registry)
     assert outcomes[("D-1", "early")] == Outcome.fail
-    assert outcomes[("D-1", "same")] == Outcome.indeterminate
+    assert outcomes[("D-1", "same")] == Outcome.review
     assert outcomes[("D-1", "late")] == Outcome.passed
 
 

@@ -10,7 +10,7 @@ first possible day (the fact's field) or its last (``<field>__last``):
 * in **possible** mode, the test that holds when some day does.
 
 A policy fails (or asks for review) only on its certain form; where its possible form holds
-and its certain form does not, the outcome is ``indeterminate``, naming the imprecise dates.
+and its certain form does not, the outcome is a ``review``, naming the imprecise dates.
 Negation swaps the modes (``not (d lt x)`` certainly holds when ``d lt x`` possibly fails),
 so every ``not`` in a condition, a negated binding included, rewrites its inside in the
 other mode. Full dates are unaffected: their first and last day are the same.

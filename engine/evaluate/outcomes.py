@@ -356,12 +356,23 @@ class _Assembler:
         role = "fail" if found.get("fail") else "review" if found.get("review") else None
         if role is None and found.get("undecided"):
             # the violation holds for some of the days a month- or year-precise date may be,
-            # not for all of them: neither a fail nor a pass can rest on it
+            # not for all of them: neither a fail nor a pass can rest on it, so a person
+            # judges (a review, blocking like a fail: recording a date less precisely must
+            # never turn a DENY into an ALLOW)
             base = min((match for _, match in found["undecided"]), key=_match_order)
             message = staged + self.message(policy, partition, subject, base, None)
             undecided = sorted({meta.missing or "" for meta, _ in found["undecided"]})
-            return Outcome.indeterminate, Finding(
-                id=fid, outcome=Outcome.indeterminate, message=message, missing=undecided, **common
+            waiver = self.waiver_for(partition, policy.id, subject)
+            outcome = (
+                Outcome.waived if waiver is not None and not waiver.expired else Outcome.review
+            )
+            return outcome, Finding(
+                id=fid,
+                outcome=outcome,
+                message=message,
+                missing=undecided,
+                waiver=waiver,
+                **common,
             )
         if role is None:
             return Outcome.passed, None

@@ -64,7 +64,7 @@ class PartialDate(str):
     give a release. Kept as that text; :attr:`first` and :attr:`last` are the first and last
     day of the period. Policies compare it by the rule in docs/policy-language.md ("Dates
     known to the month or year"): a test holds when it holds for every day of the period,
-    fails when it holds for none, and is undecided (``indeterminate``) otherwise."""
+    fails when it holds for none, and is undecided (a ``review``) otherwise."""
 
     __slots__ = ()
 
